@@ -1,0 +1,1 @@
+"""Calcfunctions: cheap deterministic steps recorded in the provenance graph."""

@@ -1,0 +1,1 @@
+"""AiiDA WorkChains of aiida-flexo (installed as ``aiida_flexo.workflows``)."""
