@@ -1,0 +1,27 @@
+"""Data shipped with aiida-flexo (see SOURCES.md in this folder for provenance and licenses)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+#: Steps of the bundled VASP Berry-phase path of BaTiO3, centrosymmetric → polar, in path order.
+BTO_PATH_STEPS = (
+    'nonpolar_polarization',
+    *(f'interpolation_{i}_polarization' for i in range(8, 0, -1)),
+    'polar_polarization',
+)
+
+
+def bundled_path(name: str) -> Path:
+    """Absolute path of a file or folder shipped in ``aiida_flexo/resources``."""
+    path = Path(str(files('aiida_flexo.resources').joinpath(name)))
+    if not path.exists():
+        raise FileNotFoundError(f'{name} is not among the bundled resources of aiida-flexo ({path})')
+    return path
+
+
+def bto_path_outcars() -> list[Path]:
+    """OUTCARs of the bundled BaTiO3 Berry-phase path (pymatgen test data), in path order."""
+    root = bundled_path('vasp/BTO_221_99_polarization')
+    return [root / step / 'OUTCAR' for step in BTO_PATH_STEPS]
