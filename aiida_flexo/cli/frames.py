@@ -1,0 +1,95 @@
+"""``aiida-flexo frames``: store labelled frame sets as ``flexo.frames`` nodes and export them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aiida_flexo.cli import echo_json, fail
+
+
+def load_cli_profile(profile: str | None) -> None:
+    """Load ``profile`` (or the default one) with a clear error when there is none."""
+    from aiida import load_profile
+    from aiida.common.exceptions import (
+        ConfigurationError,
+        MissingConfigurationError,
+        ProfileConfigurationError,
+    )
+
+    try:
+        load_profile(profile, allow_switch=True)
+    except (ConfigurationError, MissingConfigurationError, ProfileConfigurationError) as exc:
+        fail(f'no usable AiiDA profile ({exc}): run `aiida-flexo setup` first, or pass --profile NAME')
+
+
+profile_option = click.option(
+    '-p', '--profile', default=None, help='AiiDA profile [default: the default profile].'
+)
+
+
+@click.group('frames')
+def frames() -> None:
+    """Labelled frame sets (extxyz <-> flexo.frames nodes)."""
+
+
+@frames.command('import')
+@click.argument('path', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--require', multiple=True, help='Label every frame must carry (repeatable), e.g. --require dipole.'
+)
+@click.option('--label', 'node_label', default=None, help='Label of the node [default: the file name].')
+@profile_option
+@click.option('--json', 'as_json', is_flag=True, help='Print JSON (pk, uuid, n_frames, labels, frames_hash).')
+def import_frames(
+    path: Path, require: tuple[str, ...], node_label: str | None, profile: str | None, as_json: bool
+):
+    """Store the frames of an extxyz file as one flexo.frames node and print its pk."""
+    from aiida_flexo.data import FramesError
+
+    load_cli_profile(profile)
+    from aiida_flexo.nodes.frames import FramesData
+
+    try:
+        node = FramesData.from_file(path, require=require)
+    except FramesError as exc:
+        fail(str(exc))
+    node.label = node_label or path.name
+    node.store()
+    data = {
+        'pk': node.pk,
+        'uuid': node.uuid,
+        'n_frames': node.n_frames,
+        'labels': node.labels,
+        'species': node.base.attributes.get('species'),
+        'frames_hash': node.frames_hash,
+    }
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(
+            f'Stored {node.n_frames} frames ({", ".join(node.labels)}) as flexo.frames node pk={node.pk}'
+        )
+
+
+@frames.command('export')
+@click.argument('pk', type=str)
+@click.argument('path', type=click.Path(dir_okay=False, path_type=Path))
+@profile_option
+def export_frames(pk: str, path: Path, profile: str | None):
+    """Write the frames of a flexo.frames node (pk or uuid) to an extxyz file."""
+    load_cli_profile(profile)
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from aiida.orm import load_node
+
+    from aiida_flexo.nodes.frames import FramesData
+
+    try:
+        node = load_node(pk)
+    except (NotExistent, MultipleObjectsError) as exc:
+        fail(f'no single node with identifier {pk}: {exc}')
+    if not isinstance(node, FramesData):
+        fail(f'node {pk} is a {type(node).__name__}, not a flexo.frames node')
+    node.write_extxyz(path)
+    click.echo(f'Wrote {node.n_frames} frames to {path}')
