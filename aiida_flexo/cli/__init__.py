@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     'polarization': 'aiida_flexo.cli.polarization:polarization',
     'born-charges': 'aiida_flexo.cli.polarization:born_charges',
     'frames': 'aiida_flexo.cli.frames:frames',
+    'quickstart': 'aiida_flexo.cli.quickstart:quickstart',
 }
 
 
