@@ -1,0 +1,64 @@
+"""Protocols (fast / moderate / precise) of the aiida-flexo WorkChains, in the style of aiida-quantumespresso.
+
+Each WorkChain that supports ``get_builder_from_protocol`` has a YAML file ``<name>.yaml`` here::
+
+    default_inputs: {...}            # inputs shared by every protocol
+    default_protocol: moderate
+    protocols:
+        fast:     {description: ..., <overrides of default_inputs>}
+        moderate: {description: ...}
+        precise:  {description: ...}
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib.resources import files
+from typing import Any, ClassVar
+
+import yaml
+
+
+def recursive_merge(left: dict, right: dict) -> dict:
+    """A copy of ``left`` updated with ``right``, merging nested dictionaries key by key."""
+    merged = copy.deepcopy(left)
+    for key, value in right.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = recursive_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class ProtocolMixin:
+    """Class methods to read a WorkChain's protocol file (``_protocol_name`` names it)."""
+
+    _protocol_name: ClassVar[str]
+
+    @classmethod
+    def _load_protocol_file(cls) -> dict:
+        text = files('aiida_flexo.workflows.protocols').joinpath(f'{cls._protocol_name}.yaml').read_text()
+        return yaml.safe_load(text)
+
+    @classmethod
+    def get_default_protocol(cls) -> str:
+        return cls._load_protocol_file()['default_protocol']
+
+    @classmethod
+    def get_available_protocols(cls) -> dict[str, dict]:
+        """Protocol names with their descriptions."""
+        data = cls._load_protocol_file()
+        return {name: {'description': spec.get('description', '')} for name, spec in data['protocols'].items()}
+
+    @classmethod
+    def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
+        """The inputs of ``protocol`` (default: the file's default) with ``overrides`` merged on top."""
+        data = cls._load_protocol_file()
+        protocol = protocol or data['default_protocol']
+        if protocol not in data['protocols']:
+            raise ValueError(
+                f'unknown protocol "{protocol}" for {cls.__name__}: choose one of {sorted(data["protocols"])}'
+            )
+        chosen = {k: v for k, v in data['protocols'][protocol].items() if k != 'description'}
+        inputs = recursive_merge(data.get('default_inputs', {}), chosen)
+        return recursive_merge(inputs, overrides or {})
