@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     'born-charges': 'aiida_flexo.cli.polarization:born_charges',
     'frames': 'aiida_flexo.cli.frames:frames',
     'quickstart': 'aiida_flexo.cli.quickstart:quickstart',
+    'textures': 'aiida_flexo.cli.textures:textures',
 }
 
 

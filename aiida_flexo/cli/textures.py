@@ -1,0 +1,370 @@
+"""``aiida-flexo textures``: build superlattices, predict polarization fields, analyse polar textures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aiida_flexo.cli import echo_json, fail
+
+
+@click.group('textures')
+def textures() -> None:
+    """Polar textures: superlattices, local polarization maps, domain walls and skyrmion numbers."""
+
+
+def _floats(text: str | None, count: tuple[int, ...], name: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(x) for x in text.split(',')]
+    except ValueError:
+        fail(f'{name} must be comma-separated numbers, got {text!r}')
+    if len(values) not in count:
+        fail(f'{name} takes {" or ".join(str(c) for c in count)} numbers, got {len(values)}')
+    return values
+
+
+@textures.command('build')
+@click.option(
+    '-m', '--m-layers', type=int, default=8, show_default=True, help='Unit cells of the first material.'
+)
+@click.option(
+    '-n', '--n-layers', type=int, default=4, show_default=True, help='Unit cells of the second material.'
+)
+@click.option('-N', '--size', default='10', show_default=True, help='In-plane cells: N (N×N) or Nx,Ny.')
+@click.option(
+    '--materials',
+    default='PbTiO3,SrTiO3',
+    show_default=True,
+    help='The two perovskites A,B (PbTiO3, SrTiO3, BaTiO3).',
+)
+@click.option('--a-inplane', type=float, help='In-plane lattice parameter (Å); default: the substrate.')
+@click.option(
+    '--substrate', help='Substrate fixing the in-plane parameter (SrTiO3 by default; DyScO3, KTaO3, ...).'
+)
+@click.option(
+    '--c', 'c_values', multiple=True, help='Out-of-plane parameter override, e.g. --c PbTiO3=4.10 (Å).'
+)
+@click.option(
+    '--seed',
+    type=click.Choice(['none', 'uniform', 'stripes', 'bubble']),
+    default='none',
+    show_default=True,
+    help='Domain seed (B and O displaced along ±z).',
+)
+@click.option(
+    '--seed-in', type=click.Choice(['A', 'B', 'both']), default='A', show_default=True, help='Seeded layers.'
+)
+@click.option('--stripe-width', type=int, help='Stripe domain width in cells (default Nx/2).')
+@click.option('--bubble-radius', type=float, help='Bubble radius in cells (default min(Nx,Ny)/4).')
+@click.option(
+    '--displacement-b', type=float, default=0.15, show_default=True, help='B displacement of a seed (Å).'
+)
+@click.option(
+    '--displacement-o', type=float, default=-0.10, show_default=True, help='O displacement of a seed (Å).'
+)
+@click.option(
+    '-o',
+    '--out',
+    type=click.Path(path_type=Path),
+    default='superlattice.extxyz',
+    show_default=True,
+    help='extxyz file.',
+)
+@click.option('--json', 'as_json', is_flag=True, help='Print a JSON summary.')
+def build(
+    m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width, bubble_radius,
+    displacement_b, displacement_o, out, as_json,
+) -> None:  # fmt: skip
+    """Build an (A)m/(B)n perovskite superlattice and write it to extxyz.
+
+    The file carries the B-centred cell assignment (arrays cell_index, site) and the grid (info grid_shape,
+    a_inplane, layer_heights, layer_materials) that `textures field` needs.
+    """
+    import ase.io
+    import numpy as np
+
+    from aiida_flexo.textures.superlattice import build_superlattice
+
+    sizes = [int(x) for x in _floats(size, (1, 2), '--size')]
+    overrides = {}
+    for item in c_values:
+        name, _, value = item.partition('=')
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            fail(f'--c takes MATERIAL=VALUE (Å), e.g. --c PbTiO3=4.10, got {item!r}')
+    options = {}
+    if stripe_width is not None:
+        options['stripe_width'] = stripe_width
+    if bubble_radius is not None:
+        options['bubble_radius'] = bubble_radius
+    try:
+        sl = build_superlattice(
+            m_layers,
+            n_layers,
+            tuple(sizes) if len(sizes) == 2 else sizes[0],
+            [x.strip() for x in materials.split(',')],
+            a_inplane=a_inplane,
+            substrate=substrate,
+            c_out_of_plane=overrides,
+            seed=seed,
+            seed_in=seed_in,
+            displacement_B=displacement_b,
+            displacement_O=displacement_o,
+            **options,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    ase.io.write(out, sl.atoms, format='extxyz')
+    summary = {
+        'path': str(out),
+        'n_atoms': len(sl.atoms),
+        'formula': sl.atoms.get_chemical_formula(),
+        'grid_shape': list(sl.grid_shape),
+        'a_inplane_A': sl.a_inplane,
+        'layer_heights_A': sl.layer_heights.tolist(),
+        'layer_materials': sl.layer_materials,
+        'cell_lengths_A': sl.atoms.cell.lengths().tolist(),
+        'seed': seed,
+        'seeded_cells': int(np.count_nonzero(np.linalg.norm(sl.seed, axis=-1))),
+    }
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(
+        f'wrote {out}: {summary["formula"]}, {summary["n_atoms"]} atoms, grid {tuple(sl.grid_shape)}, '
+        f'a = {sl.a_inplane:.4f} Å, c = {", ".join(f"{c:.4f}" for c in sorted(set(sl.layer_heights)))} Å, seed {seed}'
+    )
+
+
+def _load_dipole_model(path: Path, device: str):
+    """The GNN dipole model of ``path`` via aiida_flexo.gnn.load_model (imported only here: it pulls in torch)."""
+    import inspect
+
+    try:
+        from aiida_flexo.gnn import load_model
+    except ImportError as exc:
+        fail(f'cannot load the dipole GNN (aiida_flexo.gnn): {exc}')
+    try:
+        parameters = inspect.signature(load_model).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    model = load_model(path, device=device) if 'device' in parameters else load_model(path)
+    if not hasattr(model, 'per_atom_dipoles'):
+        fail(f'{path} did not load a dipole model with per_atom_dipoles(atoms) (got {type(model).__name__})')
+    return model
+
+
+@textures.command('field')
+@click.argument('structure', type=click.Path(exists=True, path_type=Path))
+@click.option(
+    '--dipole', 'model_path', required=True, type=click.Path(exists=True, path_type=Path), help='GNN model.'
+)
+@click.option(
+    '-o', '--out', required=True, type=click.Path(path_type=Path), help='FIELD.npy (+ .meta.json) or .json.'
+)
+@click.option(
+    '--index',
+    default='-1',
+    show_default=True,
+    help="Frames of STRUCTURE to average (ase index: '-1', '-10:', ':').",
+)
+@click.option(
+    '--reference', type=click.Path(exists=True, path_type=Path), help='Superlattice with the cell assignment.'
+)
+@click.option('--grid', help='Nx,Ny,L when neither STRUCTURE nor --reference carries the grid.')
+@click.option('--device', default='cpu', show_default=True, help='Torch device of the model.')
+@click.option('--json', 'as_json', is_flag=True, help='Print a JSON summary.')
+def field(structure, model_path, out, index, reference, grid, device, as_json) -> None:
+    """Polarization field P(x, y, z) (C/m²) of STRUCTURE from per-atom dipoles of a GNN.
+
+    Per-cell dipoles (B-centred cells of the reference assignment) are divided by the reference cell volumes and
+    averaged over the selected frames.
+    """
+    import ase.io
+    import numpy as np
+
+    from aiida_flexo.textures.field import (
+        PolarizationField,
+        field_from_model,
+        grid_of,
+        reference_cell_volumes,
+        save_field,
+    )
+
+    if out.suffix not in ('.npy', '.json'):
+        fail(f'--out must end in .npy or .json, got {out.name}')
+    try:
+        frames = ase.io.read(structure, index=index)
+    except Exception as exc:  # ase raises many kinds
+        fail(f'cannot read frames {index!r} of {structure}: {exc}')
+    frames = frames if isinstance(frames, list) else [frames]
+    if not frames:
+        fail(f'no frames selected by --index {index!r} in {structure}')
+    ref = ase.io.read(reference) if reference is not None else frames[0]
+    grid_shape = None if grid is None else [int(x) for x in _floats(grid, (3,), '--grid')]
+    try:
+        cell_index, shape = grid_of(ref, grid_shape)
+    except ValueError as exc:
+        fail(str(exc))
+    volumes = reference_cell_volumes(ref, shape)
+    model = _load_dipole_model(model_path, device)
+    try:
+        P = field_from_model(frames, model, cell_index, shape, volumes)
+    except ValueError as exc:
+        fail(str(exc))
+    heights = ref.info.get('layer_heights')
+    heights = None if heights is None else np.ravel(heights)
+    a = ref.info.get('a_inplane')
+    lengths = ref.cell.lengths()
+    cell_size = [
+        float(a) if a is not None else lengths[0] / shape[0],
+        float(a) if a is not None else lengths[1] / shape[1],
+        float(np.mean(heights)) if heights is not None else lengths[2] / shape[2],
+    ]
+    pfield = PolarizationField(
+        P=P,
+        cell_size_A=cell_size,
+        layer_heights_A=heights,
+        n_frames=len(frames),
+        meta={
+            'structure': str(structure),
+            'index': index,
+            'model': str(model_path),
+            'reference': str(reference) if reference else None,
+            'layer_materials': ref.info.get('layer_materials'),
+        },
+    )
+    written = save_field(out, pfield)
+    summary = {
+        'written': [str(p) for p in written],
+        'grid_shape': list(shape),
+        'n_frames': len(frames),
+        'mean_P_C_per_m2': P.mean(axis=(0, 1, 2)).tolist(),
+        'mean_abs_P_C_per_m2': float(np.linalg.norm(P, axis=-1).mean()),
+    }
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(
+        f'wrote {", ".join(summary["written"])}: grid {tuple(shape)}, {len(frames)} frame(s), '
+        f'mean |P| = {summary["mean_abs_P_C_per_m2"]:.4f} C/m²'
+    )
+
+
+@textures.command('analyse')
+@click.argument('field_path', metavar='FIELD', type=click.Path(exists=True, path_type=Path))
+@click.option('-o', '--out', type=click.Path(path_type=Path), help='Output folder (default: FIELD_texture).')
+@click.option('--layers', help="Layers to analyse, e.g. '0-7' (default all).")
+@click.option('--cell-size', help='a_x,a_y,c in Å (or one number) when FIELD carries none.')
+@click.option('--method', type=click.Choice(['sign', 'orientation']), default='sign', show_default=True)
+@click.option(
+    '--domain-threshold',
+    type=float,
+    default=0.0,
+    show_default=True,
+    help='Cells below this fraction of the largest |P_z| belong to no domain (e.g. 0.1 for noisy MD fields).',
+)
+@click.option(
+    '--ising-threshold',
+    type=float,
+    default=0.15,
+    show_default=True,
+    help='Rotation fraction for Ising walls.',
+)
+@click.option('--pictures/--no-pictures', default=True, show_default=True, help='PNG maps and the VTK file.')
+@click.option(
+    '--html/--no-html', default=True, show_default=True, help='Self-contained 3D HTML view (plotly).'
+)
+@click.option('--json', 'as_json', is_flag=True, help='Print the analysis as JSON.')
+def analyse(
+    field_path, out, layers, cell_size, method, domain_threshold, ising_threshold, pictures, html, as_json
+) -> None:
+    """Analyse a polarization field: skyrmion number per layer, domains, walls (type, width), mean |P|.
+
+    Writes analysis.json and, with --pictures, layers.png, section_xz.png, section_yz.png, field.vtk (and
+    field.html with --html) into the output folder.
+    """
+    from aiida_flexo.textures.analysis import analyse_texture, select_layers
+    from aiida_flexo.textures.field import load_field
+
+    size = _floats(cell_size, (1, 3), '--cell-size')
+    try:
+        pfield = load_field(
+            field_path, cell_size_A=None if size is None else (size if len(size) == 3 else size[0])
+        )
+        chosen = select_layers(pfield.P.shape[2], layers)
+    except ValueError as exc:
+        fail(str(exc))
+    out = out if out is not None else field_path.with_name(field_path.stem + '_texture')
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        result = analyse_texture(
+            pfield.P,
+            pfield.cell_size_A,
+            layer_heights_A=pfield.layer_heights_A,
+            layers=chosen,
+            domain_method=method,
+            domain_threshold=domain_threshold,
+            ising_threshold=ising_threshold,
+            out_json=out / 'analysis.json',
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    files = [out / 'analysis.json']
+    if pictures:
+        from aiida_flexo.textures import plots
+
+        files.append(
+            plots.plot_layers(
+                pfield.P, out / 'layers.png', pfield.cell_size_A, layers=chosen,
+                skyrmion_numbers=result['skyrmion_number_per_layer'],
+            )
+        )  # fmt: skip
+        for plane in ('xz', 'yz'):
+            files.append(
+                plots.plot_cross_section(
+                    pfield.P, out / f'section_{plane}.png', pfield.cell_size_A,
+                    layer_heights_A=pfield.layer_heights_A, plane=plane,
+                )
+            )  # fmt: skip
+        files.append(
+            plots.write_vtk(
+                out / 'field.vtk', pfield.P, pfield.cell_size_A, layer_heights_A=pfield.layer_heights_A
+            )
+        )
+    if html:
+        from aiida_flexo.textures import plots
+
+        try:
+            files.append(
+                plots.write_html(
+                    out / 'field.html', pfield.P, pfield.cell_size_A, layer_heights_A=pfield.layer_heights_A
+                )
+            )
+        except ImportError as exc:
+            click.echo(f'Warning: {exc}', err=True)
+    result['files'] = [str(f) for f in files]
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f'grid {tuple(result["grid_shape"])}, layers {result["layers"][0]}..{result["layers"][-1]}')
+    click.echo(f'mean |P| = {result["mean_abs_P_C_per_m2"]:.4f} C/m²')
+    click.echo(
+        'skyrmion number per layer: ' + ' '.join(f'{q:+.3f}' for q in result['skyrmion_number_per_layer'])
+    )
+    click.echo(
+        f'domains: {result["domain_count"]} ({method}); walls: {len(result["walls"])} {result["wall_types"]}'
+    )
+    for number, wall in enumerate(result['walls']):
+        pos = ', '.join('—' if p is None else f'{p:.2f}' for p in wall['position_A'])
+        width = (
+            'n/a' if wall['width_A'] is None else f'{wall["width_A"]:.2f} Å ({wall["width_cells"]:.2f} cells)'
+        )
+        click.echo(
+            f'  wall {number}: {wall["type"]}, domains {wall["domains"]}, at ({pos}) Å, half-width {width}'
+        )
+    click.echo('wrote ' + ', '.join(str(f) for f in files))
