@@ -1,10 +1,12 @@
 """Common ground of the aiida-flexo CalcJobs and parsers.
 
 Every aiida-flexo CalcJob runs the ``aiida-flexo`` console script of the installation on the target computer (the
-code ``aiida-flexo@<computer>`` made by ``aiida-flexo setup``) with a subcommand and ``--json``: the command writes
-its files into the working folder and a JSON summary to stdout (``aiida.out``); on failure it writes
-``Error: <message>`` to stderr (``aiida.err``) and exits non-zero. Parsers turn the JSON into output nodes and a
-missing or failed run into an exit code that carries the executable's message.
+code ``aiida-flexo@<computer>`` made by ``aiida-flexo setup``) as
+``aiida-flexo --status-file _flexo_status.json <subcommand> <args> [--json]``: the command writes its files into the
+working folder, a JSON summary to stdout (``aiida.out``) and, however it ends, its exit status and message to the
+status file (the scheduler does not record exit statuses). Parsers map a non-zero status to an exit code of the
+CalcJob (``EXIT_STATUS_CODES`` of the subclass, else ``ERROR_EXECUTABLE_FAILED`` with the executable's message),
+and a missing status file (killed, out of walltime) to ``ERROR_NO_STATUS``.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from aiida import orm
 from aiida.common.datastructures import CalcInfo, CodeInfo
 from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
 
 STDOUT = 'aiida.out'
 STDERR = 'aiida.err'
+STATUS_FILE = '_flexo_status.json'
 
 
 class FlexoCalcJob(CalcJob):
@@ -31,6 +33,8 @@ class FlexoCalcJob(CalcJob):
 
     SUBCOMMAND: ClassVar[tuple[str, ...]] = ()
     RETRIEVE: ClassVar[tuple[str, ...]] = ()
+    #: whether the subcommand takes ``--json`` (its summary then lands in ``aiida.out``)
+    JSON_SUMMARY: ClassVar[bool] = True
 
     @classmethod
     def define(cls, spec):
@@ -65,35 +69,54 @@ class FlexoCalcJob(CalcJob):
         local_copy_list = self.write_inputs(folder)
         codeinfo = CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [*self.SUBCOMMAND, *self.command_arguments(), '--json']
+        json_flag = ['--json'] if self.JSON_SUMMARY else []
+        codeinfo.cmdline_params = [
+            '--status-file',
+            STATUS_FILE,
+            *self.SUBCOMMAND,
+            *self.command_arguments(),
+            *json_flag,
+        ]
         codeinfo.stdout_name = STDOUT
         codeinfo.stderr_name = STDERR
         calcinfo = CalcInfo()
         calcinfo.codes_info = [codeinfo]
         calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [STDOUT, STDERR, *self.RETRIEVE]
+        calcinfo.retrieve_list = [STDOUT, STDERR, STATUS_FILE, *self.RETRIEVE]
         return calcinfo
 
 
 class FlexoParser(Parser):
-    """Base parser: reads the JSON summary; subclasses implement :meth:`parse_summary`."""
+    """Base parser: checks the executable's exit status, reads the JSON summary; subclasses implement
+    :meth:`parse_summary`. ``EXIT_STATUS_CODES`` maps executable exit statuses to exit-code labels of the CalcJob.
+    """
+
+    EXIT_STATUS_CODES: ClassVar[dict[int, str]] = {}
+
+    def _text(self, name: str) -> str:
+        names = self.retrieved.base.repository.list_object_names()
+        return self.retrieved.base.repository.get_object_content(name) if name in names else ''
 
     def read_summary(self) -> tuple[dict | None, ExitCode | None]:
-        retrieved = self.retrieved
-        names = retrieved.base.repository.list_object_names()
-        stderr = retrieved.base.repository.get_object_content(STDERR) if STDERR in names else ''
-        stdout = retrieved.base.repository.get_object_content(STDOUT) if STDOUT in names else ''
+        """The JSON summary, or the exit code that says why there is none."""
+        stderr = self._text(STDERR)
+        status_text = self._text(STATUS_FILE)
+        if not status_text.strip():
+            return None, self.exit_codes.ERROR_NO_STATUS.format(stderr=stderr.strip()[-2000:] or '(empty)')
+        status = json.loads(status_text)
+        if status['exit_status'] != 0:
+            message = status.get('message') or stderr.strip()[-2000:] or '(no message)'
+            label = self.EXIT_STATUS_CODES.get(status['exit_status'])
+            if label is not None:
+                return None, getattr(self.exit_codes, label).format(message=message)
+            return None, self.exit_codes.ERROR_EXECUTABLE_FAILED.format(message=message)
+        stdout = self._text(STDOUT)
         try:
-            summary = json.loads(stdout) if stdout.strip() else None
+            return (json.loads(stdout) if stdout.strip() else {}), None
         except json.JSONDecodeError:
-            summary = None
-        if summary is None:
-            errors = [line for line in stderr.splitlines() if line.startswith('Error:')]
-            if errors:
-                message = errors[-1].removeprefix('Error:').strip()
-                return None, self.exit_codes.ERROR_EXECUTABLE_FAILED.format(message=message)
-            return None, self.exit_codes.ERROR_NO_OUTPUT.format(stderr=stderr.strip()[-2000:] or '(empty)')
-        return summary, None
+            return None, self.exit_codes.ERROR_EXECUTABLE_FAILED.format(
+                message='its JSON summary is not valid JSON'
+            )
 
     def parse(self, **kwargs):
         summary, exit_code = self.read_summary()
@@ -102,5 +125,4 @@ class FlexoParser(Parser):
         return self.parse_summary(summary)
 
     def parse_summary(self, summary: dict):
-        self.out('summary', orm.Dict(summary))
-        return ExitCode(0)
+        raise NotImplementedError

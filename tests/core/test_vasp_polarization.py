@@ -210,3 +210,19 @@ def test_cli_born_charges_json():
     assert np.array(data['epsilon_inf']).shape == (3, 3)
     assert np.allclose(data['asr_residual'], 0.0, atol=1e-12)
     assert np.diag(data['asr_residual_before_enforcing'])[0] == pytest.approx(0.19536, abs=1e-5)
+
+
+def test_status_file_records_how_the_executable_ended(tmp_path):
+    """`aiida-flexo --status-file F ...` (what CalcJobs run) records exit status and message, success or not."""
+    from aiida_flexo.cli import run
+
+    status = tmp_path / 'status.json'
+    with pytest.raises(SystemExit) as info:
+        run(['--status-file', str(status), 'polarization', str(SIC)])
+    assert info.value.code == 1
+    data = json.loads(status.read_text())
+    assert data['exit_status'] == 1 and 'LCALCPOL' in data['message']
+    with pytest.raises(SystemExit) as info:
+        run(['--status-file', str(status), 'born-charges', str(SIC), '--json'])
+    assert info.value.code == 0
+    assert json.loads(status.read_text()) == {'exit_status': 0, 'message': ''}
