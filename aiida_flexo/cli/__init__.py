@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     'setup': 'aiida_flexo.cli.setup:setup',
     'polarization': 'aiida_flexo.cli.polarization:polarization',
     'born-charges': 'aiida_flexo.cli.polarization:born_charges',
+    'flexo': 'aiida_flexo.cli.flexo:flexo',
     'frames': 'aiida_flexo.cli.frames:frames',
     'quickstart': 'aiida_flexo.cli.quickstart:quickstart',
     'textures': 'aiida_flexo.cli.textures:textures',
