@@ -49,8 +49,8 @@ class FlexoCalcJob(CalcJob):
         spec.inputs['metadata']['options']['scheduler_stderr'].default = '_scheduler-stderr.txt'
         spec.exit_code(
             300,
-            'ERROR_NO_OUTPUT',
-            message='the executable wrote no JSON summary; stderr: {stderr}',
+            'ERROR_NO_STATUS',
+            message='the executable did not finish (killed, out of walltime or memory?); stderr: {stderr}',
             invalidates_cache=True,
         )
         spec.exit_code(
@@ -92,37 +92,52 @@ class FlexoParser(Parser):
     """
 
     EXIT_STATUS_CODES: ClassVar[dict[int, str]] = {}
+    #: executable exit statuses after which the outputs are still parsed (e.g. an unconverged relaxation, whose
+    #: last frame a restart continues from) before the mapped exit code is returned
+    PARSE_ON_STATUS: ClassVar[tuple[int, ...]] = ()
 
     def _text(self, name: str) -> str:
         names = self.retrieved.base.repository.list_object_names()
         return self.retrieved.base.repository.get_object_content(name) if name in names else ''
 
-    def read_summary(self) -> tuple[dict | None, ExitCode | None]:
-        """The JSON summary, or the exit code that says why there is none."""
-        stderr = self._text(STDERR)
-        status_text = self._text(STATUS_FILE)
-        if not status_text.strip():
-            return None, self.exit_codes.ERROR_NO_STATUS.format(stderr=stderr.strip()[-2000:] or '(empty)')
-        status = json.loads(status_text)
-        if status['exit_status'] != 0:
-            message = status.get('message') or stderr.strip()[-2000:] or '(no message)'
-            label = self.EXIT_STATUS_CODES.get(status['exit_status'])
-            if label is not None:
-                return None, getattr(self.exit_codes, label).format(message=message)
-            return None, self.exit_codes.ERROR_EXECUTABLE_FAILED.format(message=message)
+    def read_status(self) -> dict | None:
+        """``{"exit_status": int, "message": str}`` written by the executable, or None if it never finished."""
+        text = self._text(STATUS_FILE)
+        return json.loads(text) if text.strip() else None
+
+    def read_summary(self) -> dict | None:
+        """The JSON summary printed on stdout, or None."""
         stdout = self._text(STDOUT)
         try:
-            return (json.loads(stdout) if stdout.strip() else {}), None
+            return json.loads(stdout) if stdout.strip() else None
         except json.JSONDecodeError:
-            return None, self.exit_codes.ERROR_EXECUTABLE_FAILED.format(
-                message='its JSON summary is not valid JSON'
-            )
+            return None
+
+    def status_exit_code(self, status: dict) -> ExitCode:
+        message = status.get('message') or self._text(STDERR).strip()[-2000:] or '(no message)'
+        label = self.EXIT_STATUS_CODES.get(status['exit_status'], 'ERROR_EXECUTABLE_FAILED')
+        return getattr(self.exit_codes, label).format(message=message)
 
     def parse(self, **kwargs):
-        summary, exit_code = self.read_summary()
-        if exit_code is not None:
-            return exit_code
-        return self.parse_summary(summary)
+        status = self.read_status()
+        if status is None:
+            stderr = self._text(STDERR).strip()[-2000:] or '(empty)'
+            self.parse_partial()
+            return self.exit_codes.ERROR_NO_STATUS.format(stderr=stderr)
+        code = status['exit_status']
+        if code != 0 and code not in self.PARSE_ON_STATUS:
+            self.parse_partial()
+            return self.status_exit_code(status)
+        summary = self.read_summary()
+        if summary is None and self.node.process_class.JSON_SUMMARY:
+            return self.exit_codes.ERROR_EXECUTABLE_FAILED.format(message='no valid JSON summary on stdout')
+        result = self.parse_summary(summary or {})
+        if code != 0:
+            return self.status_exit_code(status)
+        return result
+
+    def parse_partial(self) -> None:
+        """Store what a failed or killed run left that a restart can use (nothing by default)."""
 
     def parse_summary(self, summary: dict):
         raise NotImplementedError

@@ -1,0 +1,73 @@
+"""Conversions between ase objects and AiiDA nodes used by the CalcJobs and calcfunctions."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from aiida import orm
+from ase import Atoms
+
+
+def structure_to_extxyz(structure: orm.StructureData) -> str:
+    """A StructureData as extxyz text (full precision, through aiida_flexo.data.write_frames)."""
+    import tempfile
+
+    from aiida_flexo.data import write_frames
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_frames(Path(tmp) / 'structure.xyz', [structure.get_ase()])
+        return path.read_text()
+
+
+def singlefile_from_text(text: str, filename: str) -> orm.SinglefileData:
+    return orm.SinglefileData(io.BytesIO(text.encode()), filename=filename)
+
+
+def trajectory_from_frames(frames: Sequence[Atoms]) -> orm.TrajectoryData:
+    """TrajectoryData with positions and cells of ``frames`` (and energies/forces/temperatures when present)."""
+    trajectory = orm.TrajectoryData()
+    positions = np.array([a.positions for a in frames])
+    cells = np.array([np.asarray(a.cell[:]) for a in frames])
+    trajectory.set_trajectory(
+        symbols=frames[0].get_chemical_symbols(),
+        positions=positions,
+        cells=cells,
+        stepids=np.arange(len(frames)),
+    )
+    energies, forces = [], []
+    for atoms in frames:
+        results = getattr(atoms.calc, 'results', {}) if atoms.calc is not None else {}
+        energies.append(results.get('energy', np.nan))
+        forces.append(results.get('forces', np.full((len(atoms), 3), np.nan)))
+    if not np.all(np.isnan(energies)):
+        trajectory.set_array('energies', np.array(energies, dtype=float))
+    if not np.all(np.isnan(np.array(forces))):
+        trajectory.set_array('forces', np.array(forces, dtype=float))
+    return trajectory
+
+
+def read_ase_trajectory(content: bytes) -> list[Atoms]:
+    """Frames of an ase ``.traj`` file given as bytes."""
+    import tempfile
+
+    from ase.io import read
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / 'file.traj'
+        path.write_bytes(content)
+        return read(path, index=':', format='traj')
+
+
+def read_extxyz_text(text: str) -> list[Atoms]:
+    """Frames of an extxyz text (normalized labels)."""
+    import tempfile
+
+    from aiida_flexo.data import read_frames
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / 'file.xyz'
+        path.write_text(text)
+        return read_frames(path)
