@@ -48,10 +48,14 @@ class ProtocolMixin:
     def get_available_protocols(cls) -> dict[str, dict]:
         """Protocol names with their descriptions."""
         data = cls._load_protocol_file()
-        return {name: {'description': spec.get('description', '')} for name, spec in data['protocols'].items()}
+        return {
+            name: {'description': spec.get('description', '')} for name, spec in data['protocols'].items()
+        }
 
     @classmethod
-    def get_protocol_inputs(cls, protocol: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
+    def get_protocol_inputs(
+        cls, protocol: str | None = None, overrides: dict | None = None
+    ) -> dict[str, Any]:
         """The inputs of ``protocol`` (default: the file's default) with ``overrides`` merged on top."""
         data = cls._load_protocol_file()
         protocol = protocol or data['default_protocol']
