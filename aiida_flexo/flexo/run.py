@@ -262,6 +262,76 @@ class FlexoResult:
 # ------------------------------------------------------------------------------------------------ pipeline
 
 
+def analyse(
+    supercell: FlexoSupercell,
+    relaxed: Atoms,
+    per_atom_dipoles: np.ndarray,
+    *,
+    relaxation: dict | None = None,
+    clamped_per_atom_dipoles: np.ndarray | None = None,
+    born_charges: BornChargeSet | None = None,
+    dipole_model: str = '',
+    two_point_method: str = 'nearest',
+    exclude_seam: int = 0,
+    fit_strain_term: bool = True,
+    notes: Sequence[str] = (),
+    timings: dict | None = None,
+) -> FlexoResult:
+    """Extraction step of the pipeline: μ from the predicted per-atom dipoles of the relaxed supercell.
+
+    Args:
+        supercell: the built supercell (reference, assignment, fields).
+        relaxed: the relaxed structure (same atom order as ``supercell.atoms``).
+        per_atom_dipoles: (n, 3) e·Å predicted on ``relaxed``.
+        relaxation: what the relaxation reported (stored in the result).
+        clamped_per_atom_dipoles: (n, 3) e·Å predicted on the imposed field alone (``supercell.atoms``): adds the
+            clamped / lattice-mediated decomposition.
+        born_charges: Born charges of the supercell atoms for the BEC route
+            (:func:`aiida_flexo.flexo.born.supercell_born_charges`).
+        two_point_method, exclude_seam, fit_strain_term: see :func:`aiida_flexo.flexo.extract.extract`.
+    """
+    timings = dict(timings or {})
+    notes = list(notes)
+    relaxation = dict(relaxation or {'relaxed': False, 'note': UNRELAXED_NOTE})
+    options = {'method': two_point_method, 'exclude_seam': exclude_seam, 'fit_strain_term': fit_strain_term}
+    start = time.perf_counter()
+    p_cells = supercell_cell_polarization(supercell, per_atom_dipoles)
+    extraction = extract_from_dipoles(supercell, per_atom_dipoles, **options)
+    timings['extract'] = time.perf_counter() - start
+
+    bec_extraction = bec_info = bec_p = None
+    if born_charges is not None:
+        start = time.perf_counter()
+        bec_dipoles = bec_per_atom_dipoles(supercell, relaxed, born_charges.born_charges)
+        bec_p = supercell_cell_polarization(supercell, bec_dipoles)
+        bec_extraction = extract_from_dipoles(supercell, bec_dipoles, **options)
+        bec_info = born_charges.to_dict()
+        timings['bec'] = time.perf_counter() - start
+
+    decomposition = None
+    if clamped_per_atom_dipoles is not None:
+        decomposition = {'clamped': extract_from_dipoles(supercell, clamped_per_atom_dipoles, **options)}
+        if born_charges is not None:
+            bec_clamped = bec_per_atom_dipoles(supercell, supercell.atoms, born_charges.born_charges)
+            decomposition['bec_clamped'] = extract_from_dipoles(supercell, bec_clamped, **options)
+    timings['total'] = float(sum(timings.values()))
+    return FlexoResult(
+        supercell=supercell,
+        relaxed=relaxed,
+        per_atom_dipoles=np.asarray(per_atom_dipoles, dtype=float),
+        cell_polarization=p_cells,
+        extraction=extraction,
+        relaxation=relaxation,
+        timings={k: float(v) for k, v in timings.items()},
+        dipole_model=dipole_model,
+        bec=bec_extraction,
+        bec_info=bec_info,
+        bec_cell_polarization=bec_p,
+        decomposition=decomposition,
+        notes=notes,
+    )
+
+
 def compute_coefficient(
     bulk: Atoms,
     component: str,
@@ -365,52 +435,31 @@ def compute_coefficient(
     )
     timings['relax'] = time.perf_counter() - start
 
-    start = time.perf_counter()
     model = bind(dipole_model, supercell)
+    start = time.perf_counter()
     per_atom = predict_per_atom_dipoles(model, relaxed)
     timings['predict'] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    options = {'method': two_point_method, 'exclude_seam': exclude_seam, 'fit_strain_term': fit_strain_term}
-    p_cells = supercell_cell_polarization(supercell, per_atom)
-    extraction = extract_from_dipoles(supercell, per_atom, **options)
-    timings['extract'] = time.perf_counter() - start
-
-    bec_extraction = bec_info = bec_p = None
-    if bec is not None:
-        start = time.perf_counter()
-        charges: BornChargeSet = supercell_born_charges(bec, supercell, model=model, enforce_asr=enforce_asr)
-        bec_dipoles = bec_per_atom_dipoles(supercell, relaxed, charges.born_charges)
-        bec_p = supercell_cell_polarization(supercell, bec_dipoles)
-        bec_extraction = extract_from_dipoles(supercell, bec_dipoles, **options)
-        bec_info = charges.to_dict()
-        timings['bec'] = time.perf_counter() - start
-
-    decomposition = None
+    clamped = None
     if decompose and relaxation['relaxed']:
         start = time.perf_counter()
-        clamped = extract_from_dipoles(supercell, predict_per_atom_dipoles(model, supercell.atoms), **options)
-        decomposition = {'clamped': clamped}
-        if bec is not None:
-            bec_clamped = bec_per_atom_dipoles(supercell, supercell.atoms, charges.born_charges)
-            decomposition['bec_clamped'] = extract_from_dipoles(supercell, bec_clamped, **options)
-        timings['decompose'] = time.perf_counter() - start
-    timings['total'] = float(sum(timings.values()))
-
-    result = FlexoResult(
-        supercell=supercell,
-        relaxed=relaxed,
-        per_atom_dipoles=per_atom,
-        cell_polarization=p_cells,
-        extraction=extraction,
+        clamped = predict_per_atom_dipoles(model, supercell.atoms)
+        timings['predict_clamped'] = time.perf_counter() - start
+    charges = None
+    if bec is not None:
+        charges = supercell_born_charges(bec, supercell, model=model, enforce_asr=enforce_asr)
+    result = analyse(
+        supercell,
+        relaxed,
+        per_atom,
         relaxation=relaxation,
-        timings={k: float(v) for k, v in timings.items()},
+        clamped_per_atom_dipoles=clamped,
+        born_charges=charges,
         dipole_model=repr(model),
-        bec=bec_extraction,
-        bec_info=bec_info,
-        bec_cell_polarization=bec_p,
-        decomposition=decomposition,
+        two_point_method=two_point_method,
+        exclude_seam=exclude_seam,
+        fit_strain_term=fit_strain_term,
         notes=notes,
+        timings=timings,
     )
     if out_dir is not None:
         result.write(out_dir, plot=plot)
