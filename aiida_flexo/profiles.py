@@ -28,7 +28,7 @@ FLEXO_CODE_LABEL = 'aiida-flexo'
 POSTGRES = {'host': '127.0.0.1', 'port': 5432, 'superuser': 'postgres'}
 RABBITMQ = {'host': '127.0.0.1', 'port': 5672, 'username': 'guest', 'password': 'guest'}
 #: profile options set on every profile made here (seconds)
-PROFILE_OPTIONS = {'runner.poll.interval': 1, 'warnings.rabbitmq_version': False}
+PROFILE_OPTIONS = {'runner.poll.interval': 1, 'warnings.rabbitmq_version': False, 'daemon.timeout': 30}
 
 
 class SetupError(RuntimeError):
