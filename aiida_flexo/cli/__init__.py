@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, str] = {
     'born-charges': 'aiida_flexo.cli.polarization:born_charges',
     'flexo': 'aiida_flexo.cli.flexo:flexo',
     'frames': 'aiida_flexo.cli.frames:frames',
+    'gnn': 'aiida_flexo.cli.gnn:gnn',
+    'mlip': 'aiida_flexo.cli.mlip:mlip',
+    'engine': 'aiida_flexo.cli.engine:engine',
+    'query': 'aiida_flexo.cli.query:query',
     'quickstart': 'aiida_flexo.cli.quickstart:quickstart',
     'textures': 'aiida_flexo.cli.textures:textures',
 }

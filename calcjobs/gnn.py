@@ -1,0 +1,169 @@
+"""CalcJobs of the dipole GNN: ``flexo.gnn.train`` and ``flexo.gnn.predict`` (``aiida-flexo gnn ...``)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from aiida import orm
+from aiida.engine import ExitCode
+from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
+from aiida_flexo.calcjobs.mlip import _frames_text, _validate_parameters, options_to_arguments
+from aiida_flexo.calcjobs.utils import read_extxyz_text
+
+from aiida_flexo.nodes.frames import FramesData
+
+MODEL_FILE = 'model.pt'
+TRAIN_OPTIONS = {
+    'epochs': '--epochs',
+    'cutoff': '--cutoff',
+    'triplet_cutoff': '--triplet-cutoff',
+    'bec_weight': '--bec-weight',
+    'dipole_weight': '--dipole-weight',
+    'seed': '--seed',
+    'test_fraction': '--test-fraction',
+    'val_fraction': '--val-fraction',
+    'batch_size': '--batch-size',
+    'lr': '--lr',
+    'patience': '--patience',
+    'threads': '--threads',
+    'max_time': '--max-time',
+}
+TRAIN_FLAGS = ('float64',)
+
+
+class _GnnParser(FlexoParser):
+    def _bytes(self, name: str) -> bytes | None:
+        if name not in self.retrieved.base.repository.list_object_names():
+            return None
+        return self.retrieved.base.repository.get_object_content(name, mode='rb')
+
+
+class GnnTrainCalculation(FlexoCalcJob):
+    """Train the per-atom dipole GNN on a flexo.frames node (``aiida-flexo gnn train``)."""
+
+    SUBCOMMAND = ('gnn', 'train', 'frames.xyz', '--out', '.', '--quiet')
+    RETRIEVE = (MODEL_FILE, 'metrics.json', 'parity.png', 'split.json', 'log.csv')
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('frames', valid_type=FramesData, help='Labelled frames with dipoles (and Born charges).')
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            required=False,
+            validator=_validate_parameters(TRAIN_OPTIONS, TRAIN_FLAGS),
+            help=f'Training options: {", ".join(TRAIN_OPTIONS)}, float64.',
+        )
+        spec.inputs['metadata']['options']['parser_name'].default = 'flexo.gnn.train'
+        spec.output(
+            'model', valid_type=orm.SinglefileData, help='The trained model (aiida_flexo.gnn.load_model).'
+        )
+        spec.output(
+            'metrics', valid_type=orm.Dict, help='Dipole MAE/RMSE (e·Å) and Born-charge MAE (e) per subset.'
+        )
+        spec.output('parity', valid_type=orm.SinglefileData, required=False, help='Parity plot (PNG).')
+        spec.output('split', valid_type=orm.Dict, required=False, help='Frame indices of train/val/test.')
+        spec.output('log', valid_type=orm.SinglefileData, required=False, help='Per-epoch metrics (CSV).')
+
+    def write_inputs(self, folder):
+        with folder.open('frames.xyz', 'w') as handle:
+            handle.write(_frames_text(self.inputs.frames))
+        return []
+
+    def command_arguments(self):
+        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        return options_to_arguments(parameters, TRAIN_OPTIONS, TRAIN_FLAGS)
+
+
+class GnnTrainParser(_GnnParser):
+    def parse_summary(self, summary):
+        model = self._bytes(MODEL_FILE)
+        if model is None:
+            return self.exit_codes.ERROR_MISSING_FILE.format(filename=MODEL_FILE)
+        self.out('model', orm.SinglefileData(io.BytesIO(model), filename=MODEL_FILE))
+        self.out('metrics', orm.Dict(summary))
+        for name, label in (('parity.png', 'parity'), ('log.csv', 'log')):
+            content = self._bytes(name)
+            if content:
+                self.out(label, orm.SinglefileData(io.BytesIO(content), filename=name))
+        split = self._text('split.json')
+        if split:
+            self.out('split', orm.Dict(json.loads(split)))
+        return ExitCode(0)
+
+
+class GnnPredictCalculation(FlexoCalcJob):
+    """Per-atom dipoles (and optionally Born charges) of several structures (``aiida-flexo gnn predict``).
+
+    ``structures`` is a namespace: every structure given under a key gets an ArrayData under the same key in the
+    ``dipoles`` output namespace, with arrays ``per_atom_dipoles`` (n, 3) e·Å, ``dipole`` (3,) e·Å,
+    ``polarization`` (3,) C/m² and, with ``born_charges=True``, ``born_charges`` (n, 3, 3) e.
+    """
+
+    SUBCOMMAND = ('gnn', 'predict', MODEL_FILE, 'structures.xyz', '--out', 'predictions.xyz')
+    RETRIEVE = ('predictions.xyz',)
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('model', valid_type=orm.SinglefileData, help='A trained dipole GNN (flexo.gnn.train).')
+        spec.input_namespace(
+            'structures', valid_type=orm.StructureData, dynamic=True, help='Structures by key.'
+        )
+        spec.input(
+            'born_charges', valid_type=orm.Bool, default=lambda: orm.Bool(False), help='Also Z* (autograd).'
+        )
+        spec.input(
+            'chunk_size', valid_type=orm.Int, required=False, help='Centre atoms per chunk (large cells).'
+        )
+        spec.inputs['metadata']['options']['parser_name'].default = 'flexo.gnn.predict'
+        spec.output_namespace('dipoles', valid_type=orm.ArrayData, dynamic=True, help='Predictions by key.')
+        spec.exit_code(310, 'ERROR_NO_STRUCTURES', message='no structures were given')
+
+    def _keys(self) -> list[str]:
+        return sorted(self.inputs.structures)
+
+    def write_inputs(self, folder):
+        from aiida_flexo.calcjobs.utils import structure_to_extxyz
+
+        keys = self._keys()
+        if not keys:
+            raise ValueError('flexo.gnn.predict needs at least one structure in `structures`')
+        with folder.open('structures.xyz', 'w') as handle:
+            for key in keys:
+                handle.write(structure_to_extxyz(self.inputs.structures[key]))
+        with folder.open('keys.json', 'w') as handle:
+            handle.write(json.dumps(keys))
+        return [(self.inputs.model.uuid, self.inputs.model.filename, MODEL_FILE)]
+
+    def command_arguments(self):
+        arguments = []
+        if self.inputs.born_charges.value:
+            arguments.append('--born-charges')
+        if 'chunk_size' in self.inputs:
+            arguments += ['--chunk-size', str(self.inputs.chunk_size.value)]
+        return arguments
+
+
+class GnnPredictParser(_GnnParser):
+    def parse_summary(self, summary):
+        text = self._text('predictions.xyz')
+        if not text:
+            return self.exit_codes.ERROR_MISSING_FILE.format(filename='predictions.xyz')
+        frames = read_extxyz_text(text)
+        keys = sorted(self.node.inputs.structures)
+        for key, atoms in zip(keys, frames):
+            arrays = orm.ArrayData()
+            arrays.set_array('per_atom_dipoles', np.asarray(atoms.arrays['dipoles'], dtype=float))
+            arrays.set_array('dipole', np.asarray(atoms.info['dipole'], dtype=float))
+            arrays.set_array('polarization', np.asarray(atoms.info['polarization_C_m2'], dtype=float))
+            if 'born_charges' in atoms.arrays:
+                arrays.set_array('born_charges', np.asarray(atoms.arrays['born_charges'], dtype=float))
+            arrays.base.attributes.set(
+                'units', {'dipole': 'e·Å', 'polarization': 'C/m²', 'born_charges': 'e'}
+            )
+            self.out(f'dipoles.{key}', arrays)
+        return ExitCode(0)

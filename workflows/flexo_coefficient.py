@@ -1,0 +1,236 @@
+"""``flexo.coefficient``: a flexoelectric coefficient μ from a bulk crystal, an Allegro potential and a dipole GNN.
+
+Outline: build the strain-gradient supercell (calcfunction) → relax it with the MLIP, one sublattice fixed
+(``flexo.mlip.relax.base``, restarted until converged) → predict per-atom dipoles of the relaxed and of the clamped
+(imposed-field) supercell with the GNN (``flexo.gnn.predict``) → extract μ (calcfunction: two-point difference and
+least-squares fit, nC/m), with the Born-charge baseline when Z* are given or asked from the GNN.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, if_
+from aiida_flexo.calcjobs.functions.flexo import build_flexo_supercell, extract_flexo_coefficient
+from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
+from aiida_flexo.workflows.mlip_relax import MlipRelaxWorkChain
+from aiida_flexo.workflows.protocols import ProtocolMixin
+
+from aiida_flexo.nodes.coefficient import FlexoCoefficientData
+
+
+class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
+    """μ of one component: supercell → MLIP relaxation → GNN dipoles → extraction."""
+
+    _protocol_name = 'flexo_coefficient'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input(
+            'structure',
+            valid_type=orm.StructureData,
+            help='Bulk crystal (any cell; an orthogonal one is made).',
+        )
+        spec.input(
+            'supercell',
+            valid_type=orm.Dict,
+            help='component (e.g. "3333"), repeat (N), max_strain, fix (species of the fixed sublattice), shape.',
+        )
+        spec.input(
+            'dipole_model', valid_type=orm.SinglefileData, help='Trained dipole GNN (flexo.gnn.train).'
+        )
+        spec.input(
+            'mlip_model',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help='Trained Allegro potential (flexo.mlip.train); without it the imposed field is used unrelaxed.',
+        )
+        spec.input(
+            'born_charges',
+            valid_type=orm.ArrayData,
+            required=False,
+            help='Z* (array "born_charges", per bulk/basis/supercell atom, e) for the Born-charge baseline.',
+        )
+        spec.input(
+            'bec_from_model',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='Baseline with the GNN Born charges at the undistorted reference (when no born_charges given).',
+        )
+        spec.input(
+            'decompose', valid_type=orm.Bool, default=lambda: orm.Bool(True), help='Clamped/lattice split.'
+        )
+        spec.input(
+            'extract_options',
+            valid_type=orm.Dict,
+            required=False,
+            help='two_point_method, fit_strain_term...',
+        )
+        spec.expose_inputs(
+            MlipRelaxWorkChain,
+            namespace='relax',
+            exclude=('relax.structure', 'relax.model', 'relax.fix'),
+            namespace_options={'required': False, 'populate_defaults': False, 'help': 'MLIP relaxation.'},
+        )
+        spec.expose_inputs(
+            GnnPredictCalculation,
+            namespace='predict',
+            exclude=('model', 'structures', 'born_charges'),
+            namespace_options={'help': 'GNN prediction (code, options).'},
+        )
+        spec.outline(
+            cls.build,
+            if_(cls.should_relax)(cls.relax, cls.inspect_relax),
+            cls.predict,
+            cls.inspect_predict,
+            cls.extract,
+        )
+        spec.output(
+            'coefficient', valid_type=FlexoCoefficientData, help='μ (nC/m): two-point, fit and its error.'
+        )
+        spec.output(
+            'result', valid_type=orm.Dict, help='Full result: profile, residual, decomposition, BEC route.'
+        )
+        spec.output(
+            'profile', valid_type=orm.ArrayData, help='Per-cell strain, gradient, P and fit along the axis.'
+        )
+        spec.output(
+            'plot', valid_type=orm.SinglefileData, help='Displacement and polarization profile (PNG).'
+        )
+        spec.output('supercell', valid_type=orm.Dict, help='The supercell: reference, assignment, fields.')
+        spec.output('relaxed_structure', valid_type=orm.StructureData)
+        spec.exit_code(401, 'ERROR_RELAXATION_FAILED', message='the MLIP relaxation failed: {message}')
+        spec.exit_code(402, 'ERROR_PREDICTION_FAILED', message='the GNN prediction failed: {message}')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: orm.AbstractCode,
+        structure: orm.StructureData,
+        dipole_model: orm.SinglefileData,
+        mlip_model: orm.SinglefileData | None = None,
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        options: dict | None = None,
+    ):
+        """A builder with the inputs of ``protocol`` (fast / moderate / precise) and ``overrides`` on top.
+
+        Args:
+            code: the ``aiida-flexo`` code used for the relaxation and the predictions.
+            options: scheduler options (resources, max_wallclock_seconds, account, queue_name) of both CalcJobs.
+        """
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        builder = cls.get_builder()
+        builder.structure = structure
+        builder.dipole_model = dipole_model
+        builder.supercell = orm.Dict(inputs['supercell'])
+        builder.extract_options = orm.Dict(inputs['extract_options'])
+        builder.decompose = orm.Bool(inputs['decompose'])
+        builder.predict.code = code
+        if options:
+            builder.predict.metadata.options = options
+        if mlip_model is not None:
+            builder.mlip_model = mlip_model
+            builder.relax.relax.code = code
+            builder.relax.relax.parameters = orm.Dict(inputs['relax_parameters'])
+            builder.relax.max_iterations = orm.Int(inputs['max_iterations'])
+            if options:
+                builder.relax.relax.metadata.options = options
+        return builder
+
+    def build(self):
+        outputs = build_flexo_supercell(self.inputs.structure, self.inputs.supercell)
+        self.ctx.supercell = outputs['supercell']
+        self.ctx.structure = outputs['structure']
+        self.ctx.reference = outputs['reference']
+        self.ctx.fixed_indices = outputs['fixed_indices']
+        data = self.ctx.supercell.get_dict()
+        self.report(
+            f'built μ{data["component"]} supercell: {len(data["atoms"]["symbols"])} atoms, repeat {data["repeat"]}, '
+            f'max strain {data["max_strain"]}, {len(self.ctx.fixed_indices.value.split(",")) if self.ctx.fixed_indices.value else 0} '
+            'atoms fixed'
+        )
+
+    def should_relax(self):
+        return 'mlip_model' in self.inputs
+
+    def relax(self):
+        inputs = AttributeDict(self.exposed_inputs(MlipRelaxWorkChain, namespace='relax'))
+        inputs.relax = AttributeDict(inputs.get('relax', {}))
+        inputs.relax.structure = self.ctx.structure
+        inputs.relax.model = self.inputs.mlip_model
+        if self.ctx.fixed_indices.value:
+            inputs.relax.fix = self.ctx.fixed_indices
+        inputs.metadata = AttributeDict(inputs.get('metadata', {}))
+        inputs.metadata.call_link_label = 'relax'
+        inputs.metadata.label = 'flexo supercell relaxation'
+        node = self.submit(MlipRelaxWorkChain, **inputs)
+        self.report(f'relaxing the supercell with the MLIP: {node.process_label}<{node.pk}>')
+        return ToContext(relax=node)
+
+    def inspect_relax(self):
+        node = self.ctx.relax
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_RELAXATION_FAILED.format(
+                message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
+            )
+        self.ctx.relaxed = node.outputs.relaxed_structure
+        self.ctx.relaxation = node.outputs.summary
+        self.report(
+            f'relaxed: E = {node.outputs.energy.value:.6f} eV, max |F| = {node.outputs.max_force.value:.3g} eV/Å'
+        )
+        return None
+
+    def predict(self):
+        relaxed = self.ctx.get('relaxed', self.ctx.structure)
+        structures = {'relaxed': relaxed}
+        if self.should_relax() and self.inputs.decompose.value:
+            structures['clamped'] = self.ctx.structure
+        inputs = AttributeDict(self.exposed_inputs(GnnPredictCalculation, namespace='predict'))
+        inputs.model = self.inputs.dipole_model
+        inputs.structures = structures
+        inputs.metadata = AttributeDict(inputs.get('metadata', {}))
+        inputs.metadata.call_link_label = 'predict'
+        inputs.metadata.label = 'flexo supercell dipoles'
+        calcs = {'predict': self.submit(GnnPredictCalculation, **inputs)}
+        if 'born_charges' not in self.inputs and self.inputs.bec_from_model.value:
+            bec_inputs = AttributeDict(inputs)
+            bec_inputs.structures = {'reference': self.ctx.reference}
+            bec_inputs.born_charges = orm.Bool(True)
+            bec_inputs.metadata = AttributeDict(inputs.metadata)
+            bec_inputs.metadata.call_link_label = 'predict_born_charges'
+            bec_inputs.metadata.label = 'GNN Born charges at the reference'
+            calcs['predict_bec'] = self.submit(GnnPredictCalculation, **bec_inputs)
+        return ToContext(**calcs)
+
+    def inspect_predict(self):
+        for key in ('predict', 'predict_bec'):
+            node = self.ctx.get(key)
+            if node is not None and not node.is_finished_ok:
+                return self.exit_codes.ERROR_PREDICTION_FAILED.format(
+                    message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
+                )
+        return None
+
+    def extract(self):
+        dipoles = self.ctx.predict.outputs.dipoles
+        extra = {}
+        if 'clamped' in dipoles:
+            extra['clamped_dipoles'] = dipoles['clamped']
+        if 'born_charges' in self.inputs:
+            extra['born_charges'] = self.inputs.born_charges
+        elif 'predict_bec' in self.ctx:
+            extra['born_charges'] = self.ctx.predict_bec.outputs.dipoles['reference']
+        if 'relaxation' in self.ctx:
+            extra['relaxation'] = self.ctx.relaxation
+        if 'extract_options' in self.inputs:
+            extra['options'] = self.inputs.extract_options
+        relaxed = self.ctx.get('relaxed', self.ctx.structure)
+        outputs = extract_flexo_coefficient(self.ctx.supercell, relaxed, dipoles['relaxed'], **extra)
+        for key in ('coefficient', 'result', 'profile', 'plot'):
+            self.out(key, outputs[key])
+        self.out('supercell', self.ctx.supercell)
+        self.out('relaxed_structure', relaxed)
+        coefficient = outputs['coefficient']
+        self.report(f'{coefficient}')
