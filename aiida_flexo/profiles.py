@@ -28,7 +28,13 @@ FLEXO_CODE_LABEL = 'aiida-flexo'
 POSTGRES = {'host': '127.0.0.1', 'port': 5432, 'superuser': 'postgres'}
 RABBITMQ = {'host': '127.0.0.1', 'port': 5672, 'username': 'guest', 'password': 'guest'}
 #: profile options set on every profile made here (seconds)
-PROFILE_OPTIONS = {'runner.poll.interval': 1, 'warnings.rabbitmq_version': False, 'daemon.timeout': 30}
+PROFILE_OPTIONS = {
+    'runner.poll.interval': 1,
+    'warnings.rabbitmq_version': False,
+    'daemon.timeout': 30,
+    # reruns reuse finished DFT, training, relaxation and prediction jobs with identical inputs
+    'caching.enabled_for': ['aiida.calculations:flexo.*', 'aiida.calculations:vasp.vasp'],
+}
 
 
 class SetupError(RuntimeError):

@@ -44,14 +44,28 @@ def _entry_point(node: orm.Node) -> str | None:
     return process_type.split(':', 1)[1] if ':' in process_type else None
 
 
+def held_out_metrics(metrics: dict) -> dict:
+    """The test-set metrics of a training run (nested ``test`` dict of the MLIP, flat ``test_*`` keys of the GNN);
+    the validation set when there is no test set."""
+    for subset in ('test', 'val'):
+        nested = metrics.get(subset)
+        if isinstance(nested, dict) and nested:
+            return dict(nested)
+        flat = {
+            key[len(subset) + 1 :]: value for key, value in metrics.items() if key.startswith(f'{subset}_')
+        }
+        if flat:
+            return flat
+    return {}
+
+
 def _model_metrics(nodes: list[orm.Node]) -> dict[str, dict]:
     """Accuracy of the models among ``nodes``: {'dipole': {...}, 'mlip': {...}} from their training calcs."""
     metrics = {}
     for node in nodes:
         kind = _MODEL_TRAINERS.get(_entry_point(node) or '')
         if kind and isinstance(node, orm.CalcJobNode) and 'metrics' in node.outputs:
-            data = node.outputs.metrics.get_dict()
-            test = data.get('test') or data.get('val') or {}
+            test = held_out_metrics(node.outputs.metrics.get_dict())
             metrics[kind] = {
                 'training_calc': node.pk,
                 'model': node.outputs.model.pk if 'model' in node.outputs else None,

@@ -8,10 +8,10 @@ import json
 import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
+
 from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
 from aiida_flexo.calcjobs.mlip import _frames_text, _validate_parameters, options_to_arguments
 from aiida_flexo.calcjobs.utils import read_extxyz_text
-
 from aiida_flexo.nodes.frames import FramesData
 
 MODEL_FILE = 'model.pt'

@@ -11,6 +11,7 @@ import io
 import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
+
 from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
 from aiida_flexo.calcjobs.utils import (
     read_ase_trajectory,
@@ -19,7 +20,6 @@ from aiida_flexo.calcjobs.utils import (
     structure_to_extxyz,
     trajectory_from_frames,
 )
-
 from aiida_flexo.nodes.frames import FramesData
 
 MODEL_FILE = 'model.nequip.zip'

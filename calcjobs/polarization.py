@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
+
 from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
 
 

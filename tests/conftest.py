@@ -34,6 +34,14 @@ def profile_kind(request) -> str:
     return request.config.getoption('--profile-kind')
 
 
+def _set_options(config, profile, options: dict) -> None:
+    """Set profile options in the stored configuration (the daemon reads them from there)."""
+    for option, value in options.items():
+        config.set_option(option, value, scope=profile.name)
+        profile.set_option(option, value)
+    config.store()
+
+
 @pytest.fixture(scope='session')
 def aiida_profile(aiida_config, aiida_profile_factory, profile_kind):
     """The session's AiiDA profile, of the kind asked for (overrides aiida-core's fixture)."""
@@ -48,8 +56,7 @@ def aiida_profile(aiida_config, aiida_profile_factory, profile_kind):
         with aiida_profile_factory(
             aiida_config, storage_backend='core.sqlite_dos', broker_backend='core.zeromq'
         ) as p:
-            for option, value in PROFILE_OPTIONS.items():
-                p.set_option(option, value)
+            _set_options(aiida_config, p, PROFILE_OPTIONS)
             yield p
         return
     for name, (host, port) in {'PostgreSQL': ('127.0.0.1', 5432), 'RabbitMQ': ('127.0.0.1', 5672)}.items():
@@ -68,8 +75,7 @@ def aiida_profile(aiida_config, aiida_profile_factory, profile_kind):
             storage_config=storage_config,
             broker_backend='core.rabbitmq',
         ) as p:
-            for option, value in PROFILE_OPTIONS.items():
-                p.set_option(option, value)
+            _set_options(aiida_config, p, PROFILE_OPTIONS)
             yield p
     finally:
         from aiida.manage import get_manager

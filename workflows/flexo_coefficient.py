@@ -11,12 +11,12 @@ from __future__ import annotations
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
+
 from aiida_flexo.calcjobs.functions.flexo import build_flexo_supercell, extract_flexo_coefficient
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
+from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 from aiida_flexo.workflows.mlip_relax import MlipRelaxWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin
-
-from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 
 
 class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+
 from aiida_flexo.calcjobs.mlip import MlipRelaxCalculation
 
 

@@ -61,6 +61,9 @@ import numpy as np
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ProcessHandlerReport, WorkChain, if_, process_handler
+from aiida_vasp.calcs.vasp import VaspCalculation
+from aiida_vasp.workchains.v2.vasp import VaspWorkChain
+
 from aiida_flexo.calcjobs.functions.vasp_outputs import (
     EXIT_NO_BERRY_PHASE,
     EXIT_NO_BORN_CHARGES,
@@ -73,9 +76,6 @@ from aiida_flexo.calcjobs.functions.vasp_outputs import (
     vasp_scf_labels,
     vasp_sort_structure,
 )
-from aiida_vasp.calcs.vasp import VaspCalculation
-from aiida_vasp.workchains.v2.vasp import VaspWorkChain
-
 from aiida_flexo.engines.inputs import EngineInputs, InputsError
 from aiida_flexo.engines.vasp import md_exploded, vasp_runs
 from aiida_flexo.nodes.frames import FramesData

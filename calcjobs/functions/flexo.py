@@ -7,7 +7,6 @@ every μ in the database is linked to the supercell, the relaxed structure and t
 from __future__ import annotations
 
 import io
-import math
 import tempfile
 from pathlib import Path
 
@@ -15,25 +14,11 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_flexo.calcjobs.utils import jsonable
 from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 
 BUILD_KEYS = ('component', 'repeat', 'max_strain', 'fix', 'shape', 'phase_origin', 'transverse_repeat')
 EXTRACT_KEYS = ('two_point_method', 'exclude_seam', 'fit_strain_term', 'enforce_asr')
-
-
-def jsonable(value):
-    """``value`` with NaN/inf replaced by None and numpy types by Python ones (AiiDA stores JSON)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @calcfunction

@@ -1,0 +1,92 @@
+"""Calcfunctions on frame sets: gather labelled frames, merge frame sets, sample perturbed structures."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+
+from aiida_flexo.nodes.frames import FramesData
+
+
+@calcfunction
+def gather_frames(**frame_sets: FramesData) -> FramesData:
+    """One frame set from several (in the order of their keys); each frame records the key and node it came from.
+
+    Every frame keeps its labels; a label missing in some frames becomes a partial label of the result.
+    """
+    frames = []
+    for key in sorted(frame_sets):
+        node = frame_sets[key]
+        for atoms in node.get_frames():
+            atoms.info['origin'] = key
+            atoms.info['origin_uuid'] = node.uuid
+            frames.append(atoms)
+    return FramesData.from_frames(frames, source='gathered: ' + ', '.join(sorted(frame_sets)))
+
+
+@calcfunction
+def structures_to_frames(**structures: orm.StructureData) -> FramesData:
+    """An unlabelled frame set from structures (in the order of their keys)."""
+    frames = []
+    for key in sorted(structures):
+        atoms = structures[key].get_ase()
+        atoms.info['origin'] = key
+        frames.append(atoms)
+    return FramesData.from_frames(frames, source='structures')
+
+
+@calcfunction
+def perturbed_frames(structure: orm.StructureData, parameters: orm.Dict) -> FramesData:
+    """Random perturbations of an equilibrium structure (seeded): atomic displacements and small strains.
+
+    ``parameters``: ``n_frames``, ``displacement`` (Å, standard deviation of each Cartesian displacement),
+    ``strain`` (maximum absolute component of a random symmetric strain), ``seed``, ``label`` (origin tag).
+    """
+    p = parameters.get_dict()
+    rng = np.random.default_rng(int(p.get('seed', 0)))
+    base = structure.get_ase()
+    frames = []
+    for i in range(int(p['n_frames'])):
+        atoms = base.copy()
+        strain = rng.uniform(-1.0, 1.0, size=(3, 3)) * float(p.get('strain', 0.0))
+        strain = 0.5 * (strain + strain.T)
+        atoms.set_cell(np.asarray(base.cell[:]) @ (np.eye(3) + strain), scale_atoms=True)
+        atoms.positions += rng.normal(scale=float(p.get('displacement', 0.0)), size=atoms.positions.shape)
+        atoms.info['origin'] = f'{p.get("label", "perturbation")}:{i}'
+        atoms.info['strain_max'] = float(np.abs(strain).max())
+        frames.append(atoms)
+    return FramesData.from_frames(frames, source=f'perturbations of {structure.get_formula()}')
+
+
+@calcfunction
+def thin_frames(frames: FramesData, stride: orm.Int, skip: orm.Int) -> FramesData:
+    """Every ``stride``-th frame after the first ``skip`` (decorrelation of an MD trajectory); labels dropped."""
+    kept = frames.get_frames()[int(skip.value) :: int(stride.value)]
+    out = []
+    for atoms in kept:
+        plain = atoms.copy()
+        plain.calc = None
+        for key in ('forces', 'born_charges'):
+            plain.arrays.pop(key, None)
+        for key in ('energy', 'stress', 'dipole', 'charge_quantum', 'polarizability'):
+            plain.info.pop(key, None)
+        out.append(plain)
+    if not out:
+        raise ValueError(f'no frame left after skipping {skip.value} and thinning by {stride.value}')
+    return FramesData.from_frames(out, source=f'every {stride.value}th frame of {frames.uuid}')
+
+
+@calcfunction
+def trajectory_to_frames(trajectory: orm.TrajectoryData, skip: orm.Int, origin: orm.Str) -> FramesData:
+    """Unlabelled frames from a TrajectoryData (positions and cells), dropping the first ``skip`` steps."""
+    frames = []
+    for step in range(int(skip.value), trajectory.numsteps):
+        atoms = trajectory.get_step_structure(step).get_ase()
+        atoms.info['origin'] = f'{origin.value}:{step}'
+        frames.append(atoms)
+    if not frames:
+        raise ValueError(
+            f'the trajectory has {trajectory.numsteps} steps, none left after skipping {skip.value}'
+        )
+    return FramesData.from_frames(frames, source=f'{origin.value} ({trajectory.uuid})')

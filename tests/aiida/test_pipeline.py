@@ -1,0 +1,219 @@
+"""The pipeline end to end through the daemon on tiny settings, a daemon restart in the middle, provenance queries.
+
+One run per session: frames → flexo.pipeline (flexo.gnn.train + flexo.mlip.train → validation →
+flexo.coefficient: flexo.mlip.relax.base → flexo.gnn.predict → calcfunctions) → μ; then the provenance helpers must
+find μ ← relax ← MLIP model ← frames, and the GNN behind it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from aiida_flexo.cli import main
+from aiida_flexo.resources import bundled_path
+
+pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
+
+N_FRAMES = 8
+
+
+@pytest.fixture(scope='module')
+def chain(aiida_profile, daemon_client):
+    """Run FlexoPipelineWorkChain once on tiny settings, restarting the daemon in the middle of it."""
+    import time
+
+    from aiida import orm
+    from aiida.engine import submit
+
+    from aiida_flexo.data import read_frames
+    from aiida_flexo.flexo.structures import builtin
+    from aiida_flexo.nodes.frames import FramesData
+    from aiida_flexo.profiles import SetupReport, ensure_codes, ensure_computer
+    from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+    if not daemon_client.is_daemon_running:
+        daemon_client.start_daemon()
+    report = SetupReport(profile=aiida_profile.name)
+    code = ensure_codes(report, ensure_computer(report))['aiida-flexo']
+    frames = FramesData.from_frames(
+        read_frames(bundled_path('BaTiO3_qe_berry_bec.xyz'), index=f':{N_FRAMES}'), source='bundled BaTiO3'
+    ).store()
+    options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 1800}
+    builder = FlexoPipelineWorkChain.get_builder_from_protocol(
+        code,
+        orm.StructureData(ase=builtin('BaTiO3')),
+        protocol='fast',
+        frames=frames,
+        overrides={
+            'gnn': {'epochs': 3, 'seed': 1, 'threads': 1},
+            'mlip': {'epochs': 2, 'seed': 1},
+            'flexo': {'supercell': {'repeat': 4}, 'relax_parameters': {'fmax': 0.5, 'max_steps': 3}},
+            'thresholds': {'max_dipole_mae_eA': 100.0},
+        },
+        options={name: options for name in ('gnn', 'mlip', 'flexo')},
+    )
+    builder.metadata.label = 'tiny pipeline'
+    pipeline = submit(builder)
+
+    def wait(condition, what, timeout=900):
+        start = time.monotonic()
+        while not condition():
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f'{what} not reached after {timeout} s: {describe(pipeline)}')
+            time.sleep(1)
+
+    def training_calcs():
+        return [
+            n for n in pipeline.called if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
+        ]
+
+    # stop the daemon once the first training CalcJob has finished, then start it again
+    wait(
+        lambda: any(n.is_finished for n in training_calcs()) or pipeline.is_terminated, 'a finished training'
+    )
+    finished_before = {n.pk for n in training_calcs() if n.is_finished}
+    daemon_client.stop_daemon(wait=True)
+    time.sleep(2)
+    daemon_client.start_daemon()
+    wait(lambda: pipeline.is_terminated, 'the end of the pipeline')
+    gnn = next((n for n in pipeline.called if n.process_label == 'GnnTrainCalculation'), None)
+    mlip = next((n for n in pipeline.called if n.process_label == 'MlipTrainCalculation'), None)
+    flexo = next((n for n in pipeline.called if n.process_label == 'FlexoCoefficientWorkChain'), None)
+    return {
+        'frames': frames,
+        'pipeline': pipeline,
+        'gnn': gnn,
+        'mlip': mlip,
+        'flexo': flexo,
+        'code': code,
+        'finished_before_restart': finished_before,
+    }
+
+
+def describe(node) -> str:
+    """Exit status, message, exception and report of a process and its descendants (for failed assertions)."""
+    from aiida.cmdline.utils.common import get_workchain_report
+
+    lines = [
+        f'{node.process_label}<{node.pk}> [{node.exit_status}] {node.exit_message} {node.exception or ""}'
+    ]
+    for child in getattr(node, 'called_descendants', []):
+        if not child.is_finished_ok:
+            lines.append(
+                f'  {child.process_label}<{child.pk}> [{child.exit_status}] {child.exit_message} {child.exception or ""}'
+            )
+    if hasattr(node, 'called_descendants'):
+        lines.append(get_workchain_report(node, 'REPORT'))
+    return '\n'.join(lines)
+
+
+def test_pipeline_survives_a_daemon_restart(chain):
+    pipeline = chain['pipeline']
+    assert pipeline.is_finished_ok, describe(pipeline)
+    trainings = [
+        n for n in pipeline.called if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
+    ]
+    assert len(trainings) == 2, 'each model is trained exactly once'
+    assert chain['finished_before_restart'] <= {n.pk for n in trainings}
+    assert pipeline.outputs.coefficients['mu3333'].pk == chain['flexo'].outputs.coefficient.pk
+    assert pipeline.outputs.dipole_model.pk == chain['gnn'].outputs.model.pk
+    assert pipeline.outputs.frames.pk == chain['frames'].pk
+
+
+def test_process_reports_tell_what_happened(chain):
+    from aiida.cmdline.utils.common import get_workchain_report
+
+    report = get_workchain_report(chain['pipeline'], 'REPORT')
+    assert 'using the given labelled frames' in report
+    assert 'held-out accuracy: dipole MAE' in report
+    assert 'μ3333 =' in get_workchain_report(chain['flexo'], 'REPORT')
+
+
+def test_rerun_reuses_training_and_thresholds_stop_it(chain, submit_and_await):
+    """The same pipeline with a strict force threshold: the trainings come from the cache, validation stops it."""
+    from aiida.engine import ProcessState
+
+    builder = chain['pipeline'].get_builder_restart()
+    builder.thresholds = chain['pipeline'].inputs.thresholds.get_dict() | {'max_force_mae_meV_A': 1e-3}
+    rerun = submit_and_await(builder, state=ProcessState.FINISHED, timeout=300)
+    assert rerun.exit_status == 405, describe(rerun)
+    assert 'force_mae_meV_A' in rerun.exit_message
+    trainings = [
+        n for n in rerun.called if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
+    ]
+    assert len(trainings) == 2 and all(n.base.caching.is_created_from_cache for n in trainings)
+    assert {n.base.caching.get_cache_source() for n in trainings} == {chain['gnn'].uuid, chain['mlip'].uuid}
+
+
+def test_training_calcjobs(chain):
+    gnn, mlip = chain['gnn'], chain['mlip']
+    metrics = gnn.outputs.metrics.get_dict()
+    assert metrics['n_frames'] == N_FRAMES
+    assert metrics['training_data_hash'] == chain['frames'].frames_hash
+    assert np.isfinite(metrics['test_dipole_mae_eA'])
+    assert gnn.outputs.model.filename == 'model.pt'
+    assert mlip.outputs.model.filename == 'model.nequip.zip'
+    test = mlip.outputs.metrics.get_dict()['test']
+    assert np.isfinite(test['force_mae_meV_A'])
+
+
+def test_flexo_coefficient_workchain(chain):
+    flexo = chain['flexo']
+    assert flexo.is_finished_ok, describe(flexo)
+    coefficient = flexo.outputs.coefficient
+    assert coefficient.component == '3333'
+    assert np.isfinite(coefficient.mu_fit) and np.isfinite(coefficient.mu_two_point)
+    result = flexo.outputs.result.get_dict()
+    assert result['supercell']['repeat'][2] == 4
+    assert 'bec' in result and 'decomposition' in result
+    # the fixed Ba sublattice did not move in the relaxation
+    supercell = flexo.outputs.supercell.get_dict()
+    fixed = [int(i) for i in result['supercell']['fixed_indices']]
+    displaced = np.array(supercell['atoms']['positions'])[fixed]
+    relaxed = np.array(flexo.outputs.relaxed_structure.get_ase().positions)[fixed]
+    assert np.array_equal(displaced, relaxed)
+    assert flexo.outputs.plot.filename == 'profile.png'
+    assert len(flexo.outputs.profile.get_array('cell_P_C_m2')) == 4
+
+
+def test_provenance_links(chain):
+    from aiida_flexo.provenance import ancestors, list_coefficients, results_using, trace_coefficient
+
+    coefficient = chain['flexo'].outputs.coefficient
+    upstream = {node.pk for node in ancestors(coefficient)}
+    # μ <- extraction <- relaxed structure <- relax calc <- MLIP model <- MLIP training <- frames
+    relax_calcs = [n for n in chain['flexo'].called_descendants if n.process_label == 'MlipRelaxCalculation']
+    assert relax_calcs and all(calc.pk in upstream for calc in relax_calcs)
+    assert chain['mlip'].outputs.model.pk in upstream and chain['mlip'].pk in upstream
+    assert chain['gnn'].outputs.model.pk in upstream
+    assert chain['frames'].pk in upstream
+    trace = trace_coefficient(coefficient.pk)
+    assert [f['pk'] for f in trace['frames']] == [chain['frames'].pk]
+    assert set(trace['models']) == {'dipole', 'mlip'}
+    assert trace['models']['mlip']['training_calc'] == chain['mlip'].pk
+    assert trace['models']['dipole']['dipole_mae_eA'] == chain['gnn'].outputs.metrics['test_dipole_mae_eA']
+    assert np.isfinite(trace['models']['mlip']['force_mae_meV_A'])
+    assert any(code['label'] == 'aiida-flexo@localhost' for code in trace['codes'])
+    rows = list_coefficients(component='3333')
+    assert coefficient.pk in [row.pk for row in rows]
+    assert [row.pk for row in results_using(chain['frames'].pk)] == [coefficient.pk]
+    assert results_using(chain['gnn'].outputs.model.pk)[0].pk == coefficient.pk
+
+
+def test_query_cli(chain):
+    runner = CliRunner()
+    pk = chain['flexo'].outputs.coefficient.pk
+    listed = runner.invoke(main, ['query', 'list', '--json'])
+    assert listed.exit_code == 0, listed.output
+    assert pk in [row['pk'] for row in json.loads(listed.output)]
+    traced = runner.invoke(main, ['query', 'trace', str(pk)])
+    assert traced.exit_code == 0, traced.output
+    assert f'pk {chain["frames"].pk}' in traced.output and 'model' in traced.output
+    uses = runner.invoke(main, ['query', 'uses', str(chain['frames'].pk), '--json'])
+    assert [row['pk'] for row in json.loads(uses.output)] == [pk]
+    wrong = runner.invoke(main, ['query', 'trace', str(chain['frames'].pk)])
+    assert wrong.exit_code != 0 and 'not a flexo.coefficient' in wrong.output

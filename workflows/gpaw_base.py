@@ -1,0 +1,82 @@
+"""``flexo.gpaw.base``: one GPAW labelling job with restarts for its recoverable failures.
+
+Handlers (aiida-quantumespresso style, highest priority first):
+
+* ``handle_killed`` (500): the job was killed before it finished (walltime, node failure): rerun in a new folder
+  that reuses the finished stages of the old one (``parent_folder``: the driver resumes from its results.json).
+* ``handle_scf_not_converged`` (400): double the SCF iteration limit; from the second time on, also a more
+  conservative density mixer.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
+
+from aiida_flexo.calcjobs.gpaw import GpawCalculation
+from aiida_flexo.engines.inputs import EngineInputs
+
+#: a density mixer that converges difficult (polar, distorted) oxides, at the cost of more iterations
+CONSERVATIVE_MIXER = {'backend': 'pulay', 'beta': 0.02, 'nmaxold': 8, 'weight': 100.0}
+
+
+class GpawBaseWorkChain(BaseRestartWorkChain):
+    """Label one structure with GPAW; restart on SCF non-convergence and on kills."""
+
+    _process_class = GpawCalculation
+    defaults = {'max_scf_iterations_limit': 2000}
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(GpawCalculation, namespace='gpaw', exclude=('parent_folder',))
+        spec.expose_outputs(GpawCalculation)
+        spec.outline(
+            cls.setup,
+            while_(cls.should_run_process)(
+                cls.run_process,
+                cls.inspect_process,
+            ),
+            cls.results,
+        )
+        spec.exit_code(410, 'ERROR_UNRECOVERABLE', message='the calculation failed and no handler can fix it')
+
+    def setup(self):
+        super().setup()
+        self.ctx.inputs = AttributeDict(self.exposed_inputs(GpawCalculation, 'gpaw'))
+        self.ctx.inputs.metadata = AttributeDict(self.ctx.inputs.get('metadata', {}))
+        self.ctx.inputs.metadata.setdefault('call_link_label', 'gpaw')
+
+    @process_handler(priority=500, exit_codes=[GpawCalculation.exit_codes.ERROR_NO_STATUS])
+    def handle_killed(self, node):
+        """Killed before it finished: rerun, reusing the finished stages in its work folder."""
+        self.ctx.inputs.parent_folder = node.outputs.remote_folder
+        self.report(f'{node.process_label}<{node.pk}> was killed: rerunning from its finished stages')
+        return ProcessHandlerReport(True)
+
+    @process_handler(priority=400, exit_codes=[GpawCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED])
+    def handle_scf_not_converged(self, node):
+        """SCF not converged: more iterations, then a more conservative mixer."""
+        parameters = copy.deepcopy(self.ctx.inputs.parameters.get_dict())
+        inputs = EngineInputs.from_dict(parameters)
+        current = int(inputs.setting('max_scf_iterations'))
+        if current >= self.defaults['max_scf_iterations_limit']:
+            self.report(
+                f'{node.process_label}<{node.pk}>: SCF not converged in {current} iterations, giving up'
+            )
+            return ProcessHandlerReport(True, self.exit_codes.ERROR_UNRECOVERABLE)
+        parameters['max_scf_iterations'] = min(2 * current, self.defaults['max_scf_iterations_limit'])
+        changes = [f'max_scf_iterations {current} -> {parameters["max_scf_iterations"]}']
+        gpaw_options = parameters.setdefault('engine_options', {}).setdefault('gpaw', {})
+        if self.ctx.iteration >= 2 and gpaw_options.get('mixer') != CONSERVATIVE_MIXER:
+            gpaw_options['mixer'] = dict(CONSERVATIVE_MIXER)
+            changes.append(f'mixer {CONSERVATIVE_MIXER}')
+        self.ctx.inputs.parameters = orm.Dict(parameters)
+        self.ctx.inputs.pop('parent_folder', None)
+        self.report(
+            f'{node.process_label}<{node.pk}>: SCF not converged; restarting with {", ".join(changes)}'
+        )
+        return ProcessHandlerReport(True)

@@ -1,0 +1,369 @@
+"""``flexo.pipeline``: from bulk crystals and DFT settings to flexoelectric coefficients, all on record.
+
+Outline: sample configurations (``flexo.sampling``) → label them with DFT (``flexo.label``: GPAW or VASP) → train
+the dipole GNN and the Allegro potential in parallel (``flexo.gnn.train``, ``flexo.mlip.train``) → check both on
+their held-out frames against the thresholds the user set → one ``flexo.coefficient`` per component, in parallel.
+With ``frames`` (an existing labelled set) sampling and labelling are skipped.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, if_
+
+from aiida_flexo.calcjobs.gnn import GnnTrainCalculation
+from aiida_flexo.calcjobs.mlip import MlipTrainCalculation
+from aiida_flexo.nodes.coefficient import FlexoCoefficientData
+from aiida_flexo.nodes.frames import FramesData
+from aiida_flexo.provenance import held_out_metrics
+from aiida_flexo.workflows.flexo_coefficient import FlexoCoefficientWorkChain
+from aiida_flexo.workflows.label import LabelWorkChain
+from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
+from aiida_flexo.workflows.sampling import SamplingWorkChain
+
+#: threshold key -> (model, metric key in the held-out metrics, unit)
+THRESHOLDS = {
+    'max_dipole_mae_eA': ('dipole', 'dipole_mae_eA', 'e·Å'),
+    'max_bec_mae_e': ('dipole', 'bec_mae_e', 'e'),
+    'max_force_mae_meV_A': ('mlip', 'force_mae_meV_A', 'meV/Å'),
+    'max_energy_mae_meV_atom': ('mlip', 'energy_mae_meV_atom', 'meV/atom'),
+}
+
+
+def _validate_thresholds(value, _):
+    unknown = set(value.get_dict()) - set(THRESHOLDS)
+    return f'unknown thresholds {sorted(unknown)}; allowed: {sorted(THRESHOLDS)}' if unknown else None
+
+
+def _validate_components(value, _):
+    from aiida_flexo.flexo.convention import Component
+
+    for component in value.get_list():
+        try:
+            Component.parse(str(component))
+        except ValueError as exc:
+            return f'invalid flexo component {component!r}: {exc}'
+    return None
+
+
+class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
+    """Sample → label → train GNN and MLIP → validate → flexoelectric coefficients."""
+
+    _protocol_name = 'pipeline'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input_namespace(
+            'structures',
+            valid_type=orm.StructureData,
+            dynamic=True,
+            required=False,
+            help='Bulk phases by name.',
+        )
+        spec.input(
+            'frames', valid_type=FramesData, required=False, help='Existing labelled frames: skip DFT.'
+        )
+        spec.input(
+            'flexo_structure',
+            valid_type=orm.StructureData,
+            required=False,
+            help='Bulk cell of the flexo supercells (default: the first phase in `structures`).',
+        )
+        spec.input(
+            'components',
+            valid_type=orm.List,
+            validator=_validate_components,
+            help='μ components, e.g. ["3333"].',
+        )
+        spec.input(
+            'thresholds',
+            valid_type=orm.Dict,
+            required=False,
+            validator=_validate_thresholds,
+            help=f'Stop (exit 404/405) when a model is worse on its held-out frames: {", ".join(THRESHOLDS)}.',
+        )
+        spec.expose_inputs(
+            SamplingWorkChain,
+            namespace='sampling',
+            exclude=('structures',),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Sampling (no frames given).',
+            },
+        )
+        spec.expose_inputs(
+            LabelWorkChain,
+            namespace='label',
+            exclude=('frames',),
+            namespace_options={'required': False, 'populate_defaults': False, 'help': 'DFT labelling.'},
+        )
+        spec.expose_inputs(GnnTrainCalculation, namespace='gnn', exclude=('frames',))
+        spec.expose_inputs(MlipTrainCalculation, namespace='mlip', exclude=('frames',))
+        spec.expose_inputs(
+            FlexoCoefficientWorkChain,
+            namespace='flexo',
+            exclude=('structure', 'dipole_model', 'mlip_model'),
+            namespace_options={
+                'help': 'Flexo coefficient settings; supercell.component is set per component.'
+            },
+        )
+        spec.outline(
+            cls.setup,
+            if_(cls.needs_dft)(cls.sample, cls.inspect_sample, cls.label, cls.inspect_label),
+            cls.train,
+            cls.inspect_training,
+            cls.validate,
+            cls.run_flexo,
+            cls.inspect_flexo,
+        )
+        spec.output('frames', valid_type=FramesData, help='The labelled frames both models were trained on.')
+        spec.output('dipole_model', valid_type=orm.SinglefileData)
+        spec.output('mlip_model', valid_type=orm.SinglefileData)
+        spec.output('gnn_metrics', valid_type=orm.Dict)
+        spec.output('mlip_metrics', valid_type=orm.Dict)
+        spec.output_namespace(
+            'coefficients', valid_type=FlexoCoefficientData, dynamic=True, help='μ by component.'
+        )
+        spec.output_namespace(
+            'results', valid_type=orm.Dict, dynamic=True, help='Full flexo results by component.'
+        )
+        spec.exit_code(
+            400, 'ERROR_NO_STRUCTURE', message='give `structures` (to sample and label) or `frames`'
+        )
+        spec.exit_code(401, 'ERROR_SAMPLING_FAILED', message='sampling failed: {message}')
+        spec.exit_code(402, 'ERROR_LABELLING_FAILED', message='labelling failed: {message}')
+        spec.exit_code(403, 'ERROR_TRAINING_FAILED', message='training failed: {message}')
+        spec.exit_code(404, 'ERROR_GNN_NOT_ACCURATE', message='the dipole GNN misses a threshold: {message}')
+        spec.exit_code(
+            405, 'ERROR_MLIP_NOT_ACCURATE', message='the Allegro potential misses a threshold: {message}'
+        )
+        spec.exit_code(406, 'ERROR_FLEXO_FAILED', message='flexo coefficient(s) failed: {message}')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: orm.AbstractCode,
+        structure: orm.StructureData | dict[str, orm.StructureData],
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        frames: FramesData | None = None,
+        engine: str = 'gpaw',
+        dft_code: orm.AbstractCode | None = None,
+        options: dict | None = None,
+        potential_family: str | None = None,
+    ):
+        """A builder for the whole pipeline with the settings of ``protocol`` (fast / moderate / precise).
+
+        Args:
+            code: the ``aiida-flexo`` code (sampling MD with GPAW, training, relaxation, predictions).
+            structure: the bulk crystal, or several phases by name (the first is the flexo bulk cell).
+            frames: an existing labelled frame set: sampling and labelling are skipped.
+            engine: ``gpaw`` or ``vasp`` for the labels; ``dft_code`` runs them (default: ``code`` for GPAW).
+            options: scheduler options per step: ``{'label': {...}, 'gnn': {...}, 'mlip': {...}, 'flexo': {...},
+                'sampling': {...}}`` (resources, max_wallclock_seconds, account, queue_name).
+            potential_family: POTCAR family (VASP).
+        """
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        options = options or {}
+        structures = structure if isinstance(structure, dict) else {'bulk': structure}
+        builder = cls.get_builder()
+        builder.components = orm.List(list(inputs['components']))
+        thresholds = {k: v for k, v in (inputs.get('thresholds') or {}).items() if v is not None}
+        if thresholds:
+            builder.thresholds = orm.Dict(thresholds)
+        builder.flexo_structure = next(iter(structures.values()))
+        if frames is not None:
+            builder.frames = frames
+        else:
+            builder.structures = structures
+            sampling = SamplingWorkChain.get_builder_from_protocol(
+                code,
+                structures,
+                sampler='gpaw',
+                protocol=inputs['sampling_protocol'],
+                overrides=inputs.get('sampling', {}),
+                options=options.get('sampling'),
+                engine_inputs=inputs['label'].get('engine_inputs') if engine == 'gpaw' else None,
+            )
+            if engine != 'gpaw':  # VASP MD is not a sampler here: perturbations only
+                sampling.temperatures = orm.List([])
+                sampling.sampler = orm.Str('mlip')
+            builder.sampling = {k: v for k, v in sampling._inputs(prune=True).items() if k != 'structures'}
+            label = LabelWorkChain.get_builder_from_protocol(
+                dft_code or code,
+                frames=None,
+                engine=engine,
+                protocol=inputs['label_protocol'],
+                overrides=inputs.get('label', {}),
+                options=options.get('label'),
+                potential_family=potential_family,
+            )
+            builder.label = {k: v for k, v in label._inputs(prune=True).items() if k != 'frames'}
+        builder.gnn.code = code
+        builder.gnn.parameters = orm.Dict(inputs['gnn'])
+        builder.mlip.code = code
+        builder.mlip.parameters = orm.Dict(inputs['mlip'])
+        for name in ('gnn', 'mlip'):
+            if options.get(name):
+                builder[name].metadata.options = options[name]
+        flexo = FlexoCoefficientWorkChain.get_protocol_inputs(
+            inputs['flexo_protocol'], inputs.get('flexo', {})
+        )
+        builder.flexo.supercell = orm.Dict(flexo['supercell'])
+        builder.flexo.extract_options = orm.Dict(flexo['extract_options'])
+        builder.flexo.decompose = orm.Bool(flexo['decompose'])
+        builder.flexo.bec_from_model = orm.Bool(bool(inputs.get('bec_from_model', True)))
+        builder.flexo.predict.code = code
+        builder.flexo.relax.relax.code = code
+        builder.flexo.relax.relax.parameters = orm.Dict(flexo['relax_parameters'])
+        builder.flexo.relax.max_iterations = orm.Int(flexo['max_iterations'])
+        if options.get('flexo'):
+            builder.flexo.predict.metadata.options = options['flexo']
+            builder.flexo.relax.relax.metadata.options = options['flexo']
+        return builder
+
+    # ------------------------------------------------------------------------------------------------ steps
+
+    def setup(self):
+        if 'frames' not in self.inputs and not self.inputs.get('structures'):
+            return self.exit_codes.ERROR_NO_STRUCTURE
+        if 'flexo_structure' in self.inputs:
+            self.ctx.flexo_structure = self.inputs.flexo_structure
+        elif self.inputs.get('structures'):
+            self.ctx.flexo_structure = self.inputs.structures[sorted(self.inputs.structures)[0]]
+        else:
+            return self.exit_codes.ERROR_NO_STRUCTURE
+        if 'frames' in self.inputs:
+            self.ctx.frames = self.inputs.frames
+            self.report(
+                f'using the given labelled frames <{self.inputs.frames.pk}> ({self.inputs.frames.n_frames} frames)'
+            )
+        return None
+
+    def needs_dft(self):
+        return 'frames' not in self.inputs
+
+    def sample(self):
+        inputs = AttributeDict(self.exposed_inputs(SamplingWorkChain, namespace='sampling'))
+        inputs.structures = dict(self.inputs.structures)
+        inputs.metadata = {'call_link_label': 'sampling', 'label': 'sampling'}
+        return ToContext(sampling=self.submit(SamplingWorkChain, **inputs))
+
+    def inspect_sample(self):
+        node = self.ctx.sampling
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_SAMPLING_FAILED.format(
+                message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
+            )
+        self.report(f'sampled {node.outputs.frames.n_frames} frames')
+        return None
+
+    def label(self):
+        inputs = AttributeDict(self.exposed_inputs(LabelWorkChain, namespace='label'))
+        inputs.frames = self.ctx.sampling.outputs.frames
+        inputs.metadata = {'call_link_label': 'label', 'label': 'DFT labels'}
+        return ToContext(labelling=self.submit(LabelWorkChain, **inputs))
+
+    def inspect_label(self):
+        node = self.ctx.labelling
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_LABELLING_FAILED.format(
+                message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
+            )
+        self.ctx.frames = node.outputs.labelled
+        failed = node.outputs.failed.get_list()
+        self.report(f'labelled {self.ctx.frames.n_frames} frames with DFT ({len(failed)} failed)')
+        return None
+
+    def train(self):
+        calcs = {}
+        for name, process in (('gnn', GnnTrainCalculation), ('mlip', MlipTrainCalculation)):
+            inputs = AttributeDict(self.exposed_inputs(process, namespace=name))
+            inputs.frames = self.ctx.frames
+            inputs.metadata = AttributeDict(inputs.get('metadata', {}))
+            inputs.metadata.call_link_label = f'train_{name}'
+            inputs.metadata.label = 'dipole GNN training' if name == 'gnn' else 'Allegro training'
+            calcs[f'train_{name}'] = self.submit(process, **inputs)
+        self.report(
+            f'training the dipole GNN <{calcs["train_gnn"].pk}> and the Allegro potential <{calcs["train_mlip"].pk}> '
+            f'on {self.ctx.frames.n_frames} frames'
+        )
+        return ToContext(**calcs)
+
+    def inspect_training(self):
+        failed = [self.ctx[k] for k in ('train_gnn', 'train_mlip') if not self.ctx[k].is_finished_ok]
+        if failed:
+            message = '; '.join(
+                f'{n.process_label}<{n.pk}> [{n.exit_status}] {n.exit_message}' for n in failed
+            )
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=message)
+        self.out('frames', self.ctx.frames)
+        self.out('dipole_model', self.ctx.train_gnn.outputs.model)
+        self.out('mlip_model', self.ctx.train_mlip.outputs.model)
+        self.out('gnn_metrics', self.ctx.train_gnn.outputs.metrics)
+        self.out('mlip_metrics', self.ctx.train_mlip.outputs.metrics)
+        return None
+
+    def validate(self):
+        metrics = {
+            'dipole': held_out_metrics(self.ctx.train_gnn.outputs.metrics.get_dict()),
+            'mlip': held_out_metrics(self.ctx.train_mlip.outputs.metrics.get_dict()),
+        }
+        self.report(
+            'held-out accuracy: dipole MAE {:.4g} e·Å, Z* MAE {:.4g} e; force MAE {:.4g} meV/Å, energy MAE {:.4g} '
+            'meV/atom'.format(
+                *(
+                    float('nan') if metrics[m].get(k) is None else metrics[m][k]
+                    for m, k in (
+                        ('dipole', 'dipole_mae_eA'),
+                        ('dipole', 'bec_mae_e'),
+                        ('mlip', 'force_mae_meV_A'),
+                        ('mlip', 'energy_mae_meV_atom'),
+                    )
+                )
+            )
+        )
+        thresholds = self.inputs.thresholds.get_dict() if 'thresholds' in self.inputs else {}
+        for key, limit in thresholds.items():
+            model, metric, unit = THRESHOLDS[key]
+            value = metrics[model].get(metric)
+            if value is not None and value > limit:
+                message = f'{metric} = {value:.4g} {unit} > {limit:.4g} {unit}: add frames or train longer'
+                code = (
+                    self.exit_codes.ERROR_GNN_NOT_ACCURATE
+                    if model == 'dipole'
+                    else self.exit_codes.ERROR_MLIP_NOT_ACCURATE
+                )
+                return code.format(message=message)
+        return None
+
+    def run_flexo(self):
+        calcs = {}
+        for component in self.inputs.components.get_list():
+            inputs = AttributeDict(self.exposed_inputs(FlexoCoefficientWorkChain, namespace='flexo'))
+            inputs.structure = self.ctx.flexo_structure
+            inputs.dipole_model = self.ctx.train_gnn.outputs.model
+            inputs.mlip_model = self.ctx.train_mlip.outputs.model
+            inputs.supercell = orm.Dict(
+                recursive_merge(inputs.supercell.get_dict(), {'component': str(component)})
+            )
+            inputs.metadata = {'call_link_label': f'flexo_{component}', 'label': f'mu{component}'}
+            calcs[f'flexo_{component}'] = self.submit(FlexoCoefficientWorkChain, **inputs)
+        return ToContext(**calcs)
+
+    def inspect_flexo(self):
+        failed = []
+        for component in self.inputs.components.get_list():
+            node = self.ctx[f'flexo_{component}']
+            if not node.is_finished_ok:
+                failed.append(f'μ{component} <{node.pk}> [{node.exit_status}] {node.exit_message}')
+                continue
+            self.out(f'coefficients.mu{component}', node.outputs.coefficient)
+            self.out(f'results.mu{component}', node.outputs.result)
+            self.report(f'{node.outputs.coefficient}')
+        if failed:
+            return self.exit_codes.ERROR_FLEXO_FAILED.format(message='; '.join(failed))
+        return None

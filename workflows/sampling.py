@@ -1,0 +1,188 @@
+"""``flexo.sampling``: configurations to label: MD at several temperatures plus random perturbations, per phase.
+
+For each input phase: MD at each temperature with the open DFT engine (``flexo.gpaw.base``, for tiny cells) or with
+an existing Allegro potential (``flexo.mlip.md``, cheap, for larger cells), thinned by a decorrelation stride after
+an equilibration skip; plus random atomic displacements and small random strains of the equilibrium cell. The
+output is one unlabelled flexo.frames node whose frames record where they came from (``info['origin']``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import WorkChain, if_
+
+from aiida_flexo.calcjobs.functions.frames import (
+    gather_frames,
+    perturbed_frames,
+    thin_frames,
+    trajectory_to_frames,
+)
+from aiida_flexo.calcjobs.mlip import MlipMdCalculation
+from aiida_flexo.nodes.frames import FramesData
+from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
+from aiida_flexo.workflows.protocols import ProtocolMixin
+
+SAMPLERS = ('gpaw', 'mlip')
+
+
+def _validate_sampler(value, _):
+    return None if value.value in SAMPLERS else f'unknown sampler "{value.value}": choose one of {SAMPLERS}'
+
+
+class SamplingWorkChain(ProtocolMixin, WorkChain):
+    """MD (GPAW or MLIP) at several temperatures and random perturbations of each phase."""
+
+    _protocol_name = 'sampling'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Phases by name.')
+        spec.input(
+            'sampler', valid_type=orm.Str, validator=_validate_sampler, help='MD engine: gpaw or mlip.'
+        )
+        spec.input('temperatures', valid_type=orm.List, help='MD temperatures, K (empty: no MD).')
+        spec.input(
+            'md', valid_type=orm.Dict, help='steps, timestep_fs, stride (thinning), skip (equilibration).'
+        )
+        spec.input('perturbations', valid_type=orm.Dict, help='n_frames, displacement (Å), strain, seed.')
+        spec.input(
+            'engine_inputs',
+            valid_type=orm.Dict,
+            required=False,
+            help='Engine-neutral DFT settings of the GPAW MD (sampler gpaw).',
+        )
+        spec.expose_inputs(
+            GpawBaseWorkChain,
+            namespace='gpaw',
+            exclude=('gpaw.structure', 'gpaw.parameters'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'GPAW MD (sampler gpaw).',
+            },
+        )
+        spec.expose_inputs(
+            MlipMdCalculation,
+            namespace='mlip',
+            exclude=('structure', 'schedule', 'restart_trajectory'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'MLIP MD (sampler mlip).',
+            },
+        )
+        spec.outline(cls.setup, if_(cls.has_md)(cls.run_md, cls.inspect_md), cls.gather)
+        spec.output('frames', valid_type=FramesData, help='Unlabelled frames with their origin.')
+        spec.exit_code(400, 'ERROR_SAMPLER_INPUTS_MISSING', message='no inputs for the "{sampler}" sampler')
+        spec.exit_code(401, 'ERROR_MD_FAILED', message='{n} MD run(s) failed: {details}')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: orm.AbstractCode,
+        structures: dict[str, orm.StructureData],
+        sampler: str = 'mlip',
+        mlip_model: orm.SinglefileData | None = None,
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        options: dict | None = None,
+        engine_inputs: dict | None = None,
+    ):
+        """Builder with the sampling of ``protocol``; ``code`` runs the MD (``aiida-flexo``)."""
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        builder = cls.get_builder()
+        builder.structures = structures
+        builder.sampler = orm.Str(sampler)
+        builder.temperatures = orm.List([float(t) for t in inputs['temperatures']])
+        builder.md = orm.Dict(inputs['md'])
+        builder.perturbations = orm.Dict(inputs['perturbations'])
+        if sampler == 'gpaw':
+            builder.gpaw.gpaw.code = code
+            builder.engine_inputs = orm.Dict(engine_inputs or {'protocol': 'fast'})
+            if options:
+                builder.gpaw.gpaw.metadata.options = options
+        else:
+            builder.mlip.code = code
+            builder.mlip.model = mlip_model
+            if options:
+                builder.mlip.metadata.options = options
+        return builder
+
+    def setup(self):
+        sampler = self.inputs.sampler.value
+        if self.has_md() and (sampler not in self.inputs or not self.inputs[sampler]):
+            return self.exit_codes.ERROR_SAMPLER_INPUTS_MISSING.format(sampler=sampler)
+        self.ctx.md_keys = []
+        return None
+
+    def has_md(self):
+        return bool(self.inputs.temperatures.get_list()) and int(self.inputs.md.get('steps', 0)) > 0
+
+    def run_md(self):
+        md = self.inputs.md.get_dict()
+        for phase, structure in sorted(self.inputs.structures.items()):
+            for temperature in self.inputs.temperatures.get_list():
+                key = f'md_{phase}_{int(round(temperature))}K'
+                if self.inputs.sampler.value == 'gpaw':
+                    parameters = copy.deepcopy(
+                        self.inputs.engine_inputs.get_dict() if 'engine_inputs' in self.inputs else {}
+                    )
+                    parameters['md'] = {
+                        'steps': int(md['steps']),
+                        'temperature': float(temperature),
+                        'timestep': float(md.get('timestep_fs', 1.0)),
+                        'interval': int(md.get('stride', 1)),
+                        'seed': int(self.inputs.perturbations.get('seed', 0)),
+                    }
+                    inputs = AttributeDict(self.exposed_inputs(GpawBaseWorkChain, namespace='gpaw'))
+                    inputs.gpaw = AttributeDict(inputs.gpaw)
+                    inputs.gpaw.structure = structure
+                    inputs.gpaw.parameters = orm.Dict(parameters)
+                    process = GpawBaseWorkChain
+                else:
+                    inputs = AttributeDict(self.exposed_inputs(MlipMdCalculation, namespace='mlip'))
+                    inputs.structure = structure
+                    inputs.schedule = orm.List([[float(temperature), int(md['steps'])]])
+                    parameters = dict(inputs['parameters'].get_dict()) if 'parameters' in inputs else {}
+                    parameters.update(
+                        {'timestep_fs': float(md.get('timestep_fs', 1.0)), 'stride': int(md.get('stride', 1))}
+                    )
+                    inputs.parameters = orm.Dict(parameters)
+                    process = MlipMdCalculation
+                inputs.metadata = AttributeDict(inputs.get('metadata', {}))
+                inputs.metadata.call_link_label = key
+                inputs.metadata.label = f'{phase} MD at {temperature:g} K'
+                self.to_context(**{key: self.submit(process, **inputs)})
+                self.ctx.md_keys.append(key)
+        self.report(f'submitted {len(self.ctx.md_keys)} {self.inputs.sampler.value} MD runs')
+
+    def inspect_md(self):
+        failed = [self.ctx[key] for key in self.ctx.md_keys if not self.ctx[key].is_finished_ok]
+        if failed:
+            details = '; '.join(f'<{n.pk}> [{n.exit_status}] {n.exit_message}' for n in failed)
+            return self.exit_codes.ERROR_MD_FAILED.format(n=len(failed), details=details)
+        return None
+
+    def gather(self):
+        md = self.inputs.md.get_dict()
+        sets = {}
+        for key in self.ctx.md_keys:
+            node = self.ctx[key]
+            if self.inputs.sampler.value == 'gpaw':
+                sets[key] = thin_frames(node.outputs.md_frames, orm.Int(1), orm.Int(int(md.get('skip', 0))))
+            else:
+                sets[key] = trajectory_to_frames(
+                    node.outputs.trajectory, orm.Int(int(md.get('skip', 0))), orm.Str(key)
+                )
+        perturbations = self.inputs.perturbations.get_dict()
+        if int(perturbations.get('n_frames', 0)) > 0:
+            for phase, structure in sorted(self.inputs.structures.items()):
+                parameters = orm.Dict({**perturbations, 'label': f'{phase} perturbation'})
+                sets[f'perturbed_{phase}'] = perturbed_frames(structure, parameters)
+        frames = gather_frames(**sets)
+        self.out('frames', frames)
+        self.report(f'sampled {frames.n_frames} frames from {len(sets)} sources')
