@@ -43,9 +43,8 @@ def test_bad_structures_and_missing_potentials_fail_before_running(replay_code, 
     assert (
         node.exit_status == 302 and "['Xe']" in node.exit_message and fake_potcar_family in node.exit_message
     )
-    from aiida_flexo.workflows.vasp_label import VaspLabelWorkChain
-
     from aiida_flexo.engines.inputs import InputsError
+    from aiida_flexo.workflows.vasp_label import VaspLabelWorkChain
 
     with pytest.raises(InputsError, match='ultra'):
         VaspLabelWorkChain.get_builder_from_protocol(
@@ -66,6 +65,7 @@ def test_md_trajectory_of_a_vasp6_nose_hoover_run(aiida_profile):
     import gzip
 
     from aiida import orm
+
     from aiida_flexo.calcjobs.functions.vasp_outputs import vasp_labelled_frames, vasp_md_trajectory
 
     xml = gzip.decompress(

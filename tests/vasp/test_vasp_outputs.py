@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aiida_flexo.calcjobs.functions.vasp_outputs import read_md_frames, read_scf_labels
 from vasp_replay_helpers import REPLAY_ROOT
 
+from aiida_flexo.calcjobs.functions.vasp_outputs import read_md_frames, read_scf_labels
 from aiida_flexo.polarization import VaspOutputError
 from aiida_flexo.resources import bundled_path
 
