@@ -1,0 +1,318 @@
+"""``aiida-flexo gnn``: train, evaluate and apply the dipole GNN."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from aiida_flexo.cli import echo_json, fail
+
+
+@click.group('gnn')
+def gnn() -> None:
+    """Dipole GNN: per-atom dipoles p_j = Σ_k c_kj e_kj trained on Berry-phase dipoles and Born charges."""
+
+
+@gnn.command('train')
+@click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--out',
+    'out_dir',
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help='Output folder: model.pt, metrics.json, parity.png, split.json, log.csv, checkpoint.pt.',
+)
+@click.option('--epochs', type=int, default=None, help='Maximum number of epochs  [default: 600].')
+@click.option('--cutoff', type=float, default=None, help='Edge cutoff in Å  [default: 5.0].')
+@click.option(
+    '--triplet-cutoff', type=float, default=None, help='Angular (triplet) cutoff in Å  [default: 3.5].'
+)
+@click.option(
+    '--bec-weight',
+    type=float,
+    default=None,
+    help='Weight of the Born-charge loss (1/e²); default 1 when every frame has Born charges, else 0.',
+)
+@click.option(
+    '--dipole-weight',
+    type=float,
+    default=None,
+    help='Weight of the folded dipole loss (squared error per atom), atom/(e·Å)²  [default: 1].',
+)
+@click.option('--seed', type=int, default=None, help='Seed of weights, split and batch order  [default: 0].')
+@click.option(
+    '--test-fraction', type=float, default=0.1, show_default=True, help='Fraction of frames in the test set.'
+)
+@click.option(
+    '--val-fraction',
+    type=float,
+    default=0.1,
+    show_default=True,
+    help='Fraction of frames in the validation set.',
+)
+@click.option('--batch-size', type=int, default=None, help='Frames per optimisation step  [default: 4].')
+@click.option('--lr', type=float, default=None, help='Initial learning rate (Adam)  [default: 5e-3].')
+@click.option(
+    '--patience', type=int, default=None, help='Early stopping after this many epochs without improvement.'
+)
+@click.option('--device', default='cpu', show_default=True, help="torch device: 'cpu', 'cuda', 'cuda:1', ...")
+@click.option('--threads', type=int, default=None, help='torch CPU threads  [default: 1].')
+@click.option(
+    '--max-time', type=float, default=None, help='Stop after this many seconds (checkpoint kept, resumable).'
+)
+@click.option('--resume', is_flag=True, help='Continue from OUT/checkpoint.pt (same data and settings).')
+@click.option(
+    '--reference-offset',
+    type=click.Choice(['learned', 'half-quantum', 'zero']),
+    default='learned',
+    show_default=True,
+    help='Offset between the model dipole (zero for centrosymmetric cells) and the labels: best half quantum, '
+    'refined by least squares after each epoch (learned), kept (half-quantum) or none.',
+)
+@click.option(
+    '--init-model',
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Start from this model.pt (fine-tuning: its hyperparameters, weights and offset).',
+)
+@click.option('--float64', 'use_float64', is_flag=True, help='Train in double precision (slower).')
+@click.option('--quiet', is_flag=True, help='No progress bar.')
+@click.option('--json', 'as_json', is_flag=True, help='Print the final metrics as JSON.')
+def train_command(
+    data: Path,
+    out_dir: Path,
+    epochs: int | None,
+    cutoff: float | None,
+    triplet_cutoff: float | None,
+    bec_weight: float | None,
+    dipole_weight: float | None,
+    seed: int | None,
+    test_fraction: float,
+    val_fraction: float,
+    batch_size: int | None,
+    lr: float | None,
+    patience: int | None,
+    device: str,
+    threads: int | None,
+    max_time: float | None,
+    resume: bool,
+    use_float64: bool,
+    quiet: bool,
+    as_json: bool,
+    reference_offset: str = 'learned',
+    init_model: Path | None = None,
+) -> None:
+    """Train the dipole GNN on DATA (extxyz with a cell dipole per frame and, optionally, Born charges).
+
+    Writes OUT/model.pt (load with aiida_flexo.gnn.load_model), OUT/metrics.json (train/val/test dipole MAE/RMSE
+    in e·Å and Born-charge MAE/RMSE in e, on folded residuals), OUT/parity.png, OUT/split.json and OUT/log.csv.
+    """
+    from aiida_flexo.data import FramesError, read_frames
+    from aiida_flexo.gnn import GNNConfig, TrainConfig, train
+
+    if not 0 <= test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
+        fail(
+            f'--test-fraction {test_fraction} and --val-fraction {val_fraction} must leave frames for training'
+        )
+    model_kwargs = {}
+    if cutoff is not None:
+        model_kwargs['cutoff'] = cutoff
+    if triplet_cutoff is not None:
+        model_kwargs['triplet_cutoff'] = triplet_cutoff
+    elif cutoff is not None:
+        model_kwargs['triplet_cutoff'] = min(cutoff, GNNConfig().triplet_cutoff)
+    if use_float64:
+        model_kwargs['dtype'] = 'float64'
+    train_kwargs = {
+        'fractions': (1.0 - test_fraction - val_fraction, val_fraction, test_fraction),
+        'device': device,
+        'bec_weight': bec_weight,
+        'max_time': max_time,
+        'reference_offset': reference_offset,
+        'init_model': str(init_model) if init_model else None,
+    }
+    for name, value in (
+        ('epochs', epochs),
+        ('seed', seed),
+        ('batch_size', batch_size),
+        ('lr', lr),
+        ('patience', patience),
+        ('threads', threads),
+        ('dipole_weight', dipole_weight),
+    ):
+        if value is not None:
+            train_kwargs[name] = value
+    try:
+        model_config = GNNConfig(**model_kwargs)
+        train_config = TrainConfig(**train_kwargs)
+        frames = read_frames(data, require=('dipole',))
+        result = train(
+            frames, out_dir, model_config, train_config, resume=resume, progress=not quiet, source=str(data)
+        )
+    except (FramesError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    metrics = {k: v for k, v in result.metrics.items() if not isinstance(v, dict)}
+    if as_json:
+        echo_json(metrics)
+        return
+    click.echo(f'model:    {out_dir / "model.pt"}')
+    for subset in ('train', 'val', 'test'):
+        line = f'{subset:<5}  dipole MAE {metrics.get(f"{subset}_dipole_mae_eA", float("nan")):.4f} e·Å'
+        if f'{subset}_bec_mae_e' in metrics:
+            line += f'   Born-charge MAE {metrics[f"{subset}_bec_mae_e"]:.4f} e'
+        click.echo(line + f'   ({metrics.get(f"{subset}_n_frames", 0)} frames)')
+    click.echo(
+        f'stopped:  {metrics["stop_reason"]} after {metrics["epochs_run"]} epochs, '
+        f'{metrics["train_wall_time_s"]:.0f} s'
+    )
+
+
+@gnn.command('eval')
+@click.argument('model_path', metavar='MODEL', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--json',
+    'as_json',
+    is_flag=True,
+    help='Print JSON (dipole_mae_eA, dipole_rmse_eA, n_frames, bec_mae_e, ...).',
+)
+@click.option('--device', default='cpu', show_default=True, help='torch device.')
+def eval_command(model_path: Path, data: Path, as_json: bool, device: str) -> None:
+    """Errors of MODEL on the labelled frames of DATA (folded dipole residuals, e·Å; Born charges, e)."""
+    from aiida_flexo.data import FramesError, check_frames, read_frames
+    from aiida_flexo.gnn import ModelFileError, load_model
+    from aiida_flexo.gnn.evaluate import evaluate_frames
+
+    try:
+        predictor = load_model(model_path, device=device)
+        frames = read_frames(data, require=('dipole',))
+        check_frames(frames, source=str(data), species=predictor.species)
+        result = evaluate_frames(predictor, frames)
+    except (FramesError, ModelFileError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    result = {'model': str(model_path), 'data': str(data), **result}
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f'{result["n_frames"]} frames, {result["n_atoms"]} atoms')
+    click.echo(
+        f'dipole (folded)  MAE {result["dipole_mae_eA"]:.4f}  RMSE {result["dipole_rmse_eA"]:.4f}  '
+        f'max {result["dipole_max_eA"]:.4f} e·Å'
+    )
+    if 'bec_mae_e' in result:
+        click.echo(
+            f'Born charges     MAE {result["bec_mae_e"]:.4f}  RMSE {result["bec_rmse_e"]:.4f}  '
+            f'max {result["bec_max_e"]:.4f} e'
+        )
+
+
+@gnn.command('predict')
+@click.argument('model_path', metavar='MODEL', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('structure', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option('--per-atom', is_flag=True, help='Also print the per-atom dipoles (e·Å).')
+@click.option(
+    '--born-charges', 'with_bec', is_flag=True, help='Also compute Born charges Z* (e) by autograd.'
+)
+@click.option(
+    '--out',
+    'out_path',
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the prediction: extxyz (arrays 'dipoles', info 'dipole') or JSON if FILE ends with .json.",
+)
+@click.option('--json', 'as_json', is_flag=True, help='Print JSON on stdout.')
+@click.option(
+    '--index', default=':', show_default=True, help='ase index of the frames to read from STRUCTURE.'
+)
+@click.option('--device', default='cpu', show_default=True, help='torch device.')
+@click.option('--chunk-size', type=int, default=None, help='Centre atoms per chunk on large structures.')
+def predict_command(
+    model_path: Path,
+    structure: Path,
+    per_atom: bool,
+    with_bec: bool,
+    out_path: Path | None,
+    as_json: bool,
+    index: str,
+    device: str,
+    chunk_size: int | None,
+) -> None:
+    """Cell dipole (e·Å) and polarization (C/m²) of STRUCTURE (any ase-readable file) with MODEL.
+
+    The dipole is the model's branch, zero for centrosymmetric structures; `reference_offset_eA` (JSON) is the
+    offset to the branch of the training labels (a half quantum, refined in training), which matters only for
+    absolute dipoles, never for differences.
+    """
+    import numpy as np
+    from ase.io import read
+
+    from aiida_flexo.data import FramesError, check_periodic
+    from aiida_flexo.gnn import ModelFileError, load_model
+    from aiida_flexo.gnn.evaluate import prediction_record
+
+    try:
+        predictor = load_model(model_path, device=device, chunk_size=chunk_size)
+        try:
+            frames = read(structure, index=index)
+        except Exception as exc:  # noqa: BLE001 - ase raises many types
+            raise FramesError(f'{structure}: could not be read by ase ({type(exc).__name__}: {exc})') from exc
+        frames = frames if isinstance(frames, list) else [frames]
+        records = []
+        for i, atoms in enumerate(frames):
+            where = f'{structure}, frame {i}'
+            check_periodic(atoms, where)
+            records.append(
+                prediction_record(predictor, atoms, per_atom=True, born_charges=with_bec, where=where)
+            )
+    except (FramesError, ModelFileError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+
+    def public(record: dict, keep_per_atom: bool) -> dict:
+        drop = set() if keep_per_atom else {'per_atom_dipoles_eA', 'born_charges_e'}
+        return {k: v for k, v in record.items() if k not in drop}
+
+    data = {
+        'model': str(model_path),
+        'structure': str(structure),
+        'units': {'dipole': 'e·Å', 'polarization': 'C/m²', 'volume': 'Å³', 'born_charges': 'e'},
+        'n_frames': len(records),
+        'frames': [public(r, per_atom or with_bec) for r in records],
+    }
+    if len(records) == 1:
+        data['dipole_eA'] = records[0]['dipole_eA']
+        data['polarization_C_m2'] = records[0]['polarization_C_m2']
+    if out_path is not None:
+        if out_path.suffix.lower() == '.json':
+            full = dict(data, frames=[public(r, True) for r in records])
+            out_path.write_text(json.dumps(full, indent=2))
+        else:
+            from aiida_flexo.data import write_frames
+
+            written = []
+            for atoms, record in zip(frames, records):
+                copy = atoms.copy()
+                copy.calc = None
+                copy.arrays['dipoles'] = np.asarray(record['per_atom_dipoles_eA'])
+                copy.info['dipole'] = np.asarray(record['dipole_eA'])
+                copy.info['polarization_C_m2'] = np.asarray(record['polarization_C_m2'])
+                if with_bec:
+                    copy.arrays['born_charges'] = np.asarray(record['born_charges_e'])
+                written.append(copy)
+            write_frames(out_path, written)
+    if as_json:
+        echo_json(data)
+        return
+    for i, record in enumerate(records):
+        d, p = record['dipole_eA'], record['polarization_C_m2']
+        prefix = f'frame {i}: ' if len(records) > 1 else ''
+        click.echo(f'{prefix}dipole        {d[0]: .6f} {d[1]: .6f} {d[2]: .6f} e·Å')
+        click.echo(
+            f'{prefix}polarization  {p[0]: .6f} {p[1]: .6f} {p[2]: .6f} C/m²  (Ω = {record["volume_A3"]:.4f} Å³)'
+        )
+        if per_atom:
+            for j, (symbol, pj) in enumerate(zip(record['symbols'], record['per_atom_dipoles_eA'])):
+                click.echo(f'  {j:>6} {symbol:<3} {pj[0]: .6f} {pj[1]: .6f} {pj[2]: .6f}')
+    if out_path is not None:
+        click.echo(f'written: {out_path}')

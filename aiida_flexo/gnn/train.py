@@ -1,0 +1,710 @@
+"""Training of the dipole GNN on folded Berry-phase dipoles and (optionally) Born charges.
+
+Reproducible (seeded weights, split, batch order and sign projections), resumable (a checkpoint after every
+epoch), with a learning-rate schedule (reduce on plateau), an exponential moving average of the weights (the
+averaged model is validated and returned), early stopping on the validation loss, a per-epoch CSV log and the
+final metrics as JSON. Graphs of the frames are built once (the neighbour lists do not change).
+
+Start: the per-species standardisation of the atom updates is calibrated on training frames, the radial
+bond-charge part is fitted by least squares, and the labels' reference offset (a half quantum) is chosen; the
+readout of the learned part starts at zero, so training starts from that linear model and never returns a
+model worse than it on the validation set.
+
+Loss (per batch)::
+
+    L = w_d · mean_frames,α [(minimum image of d_pred − d_DFT + f·cell)² / N_atoms]
+        + w_Z · mean_atoms,αβ (Z*_pred − Z*_DFT)²
+
+in (e·Å)²/atom and e²; Born charges are ``∂d/∂r`` by autograd (double backward for the weight gradients),
+``f`` the labels' reference offset (:attr:`GNNConfig.dipole_offset`). Dividing the squared error of the
+extensive dipole by the number of atoms puts both terms on the same per-atom footing: with a larger dipole
+weight the many frame-level dipole labels pull against the per-atom Born charges and training slows down a lot.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from aiida_flexo.data import FramesError, Split, check_frames, frames_hash, has_label, make_split, species_of
+from aiida_flexo.gnn.config import GNNConfig
+from aiida_flexo.gnn.graph import Graph, batch_graphs, build_graph
+from aiida_flexo.gnn.losses import born_charge_loss, error_metrics, fold_residuals
+from aiida_flexo.gnn.model import DipoleGNN, cell_dipoles, dipoles_and_born_charges, init_parameters
+
+CHECKPOINT_NAME = 'checkpoint.pt'
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run (all stored in the checkpoint and in metrics.json).
+
+    Attributes:
+        epochs: maximum number of epochs.
+        batch_size: frames per optimisation step.
+        lr: initial Adam learning rate.
+        weight_decay: Adam weight decay.
+        dipole_weight: weight w_d of the folded dipole loss (squared error per atom), atom/(e·Å)².
+        bec_weight: weight w_Z of the Born-charge loss, 1/e²; ``None``: 1 when every frame has Born charges,
+            else 0. A positive weight needs Born charges in every training and validation frame.
+        seed: seed of the weights, the split and the batch order.
+        fractions: train/validation/test fractions of the split.
+        lr_factor, lr_patience, min_lr: reduce-on-plateau schedule on the validation loss.
+        patience: early stopping after this many epochs without validation improvement.
+        max_time: stop after this many seconds (wall time of the epochs), checkpoint kept.
+        device: torch device (``'cpu'``, ``'cuda'``, ...).
+        threads: torch CPU threads (default 1: the graphs of small training cells gain little from threads, and
+            on shared cores more threads are much slower; ``None`` keeps torch's setting).
+        bond_lr_factor: learning rate of the bond-charge coefficients relative to ``lr`` (they start at their
+            least-squares values).
+        reference_offset: the offset between the model's dipoles and the labels' branch
+            (:attr:`GNNConfig.dipole_offset`): ``'learned'`` (default; the best half quantum, then after every
+            epoch the least-squares constant that removes the mean training residual), ``'half-quantum'`` (the
+            best multiple of q/2, fixed) or ``'zero'``.
+        bec_estimator: ``'projected'`` (default: one backward pass per step with random sign projections of
+            the Born-charge error, unbiased, about 2.4× faster) or ``'exact'`` (three passes). Validation and
+            metrics always use the exact Born charges.
+        ema_decay: exponential moving average of the weights (per step, warmed up as min(decay, (1+n)/(10+n)));
+            the averaged model is validated, checkpointed as best and returned. It smooths out the step noise of
+            the absolute cell dipole, which depends on every weight; 0 switches it off.
+        init_model: start from the weights, hyperparameters and reference offset of this ``model.pt``
+            (fine-tuning; no calibration or bond-model fit).
+        fit_bond_model: start from the least-squares radial bond-charge model and choose the labels' reference
+            offset (recommended).
+    """
+
+    epochs: int = 600
+    batch_size: int = 4
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    dipole_weight: float = 1.0
+    bec_weight: float | None = None
+    seed: int = 0
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    lr_factor: float = 0.5
+    lr_patience: int = 15
+    min_lr: float = 1e-5
+    patience: int = 50
+    max_time: float | None = None
+    device: str = 'cpu'
+    threads: int | None = 1
+    fit_bond_model: bool = True
+    bond_lr_factor: float = 0.01
+    reference_offset: str = 'learned'
+    bec_estimator: str = 'projected'
+    ema_decay: float = 0.99
+    init_model: str | None = None
+
+    def __post_init__(self) -> None:
+        self.fractions = tuple(float(f) for f in self.fractions)
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError('epochs must be ≥ 0, batch_size ≥ 1 and lr > 0')
+        if self.reference_offset not in ('learned', 'half-quantum', 'zero'):
+            raise ValueError(
+                f"reference_offset must be 'learned', 'half-quantum' or 'zero', got {self.reference_offset!r}"
+            )
+        if self.bec_estimator not in ('projected', 'exact'):
+            raise ValueError(f"bec_estimator must be 'projected' or 'exact', got {self.bec_estimator!r}")
+        if self.bec_weight is not None and self.bec_weight < 0:
+            raise ValueError(f'bec_weight must be non-negative, got {self.bec_weight}')
+
+
+@dataclass
+class Sample:
+    """One labelled frame ready for the model (graph built once)."""
+
+    graph: Graph
+    dipole: torch.Tensor  # (3,) e·Å
+    cell: np.ndarray  # (3, 3) Å
+    charge_quantum: float  # e
+    born_charges: torch.Tensor | None  # (n, 3, 3) e
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (the model holds the best validation weights)."""
+
+    model: DipoleGNN
+    split: Split
+    metrics: dict
+    history: list[dict] = field(default_factory=list)
+    training_data_hash: str = ''
+
+
+def make_samples(
+    frames: Sequence[Atoms], config: GNNConfig, device: str = 'cpu', source: str = 'frames'
+) -> list[Sample]:
+    """Graphs and labels of labelled frames (dipole required, Born charges when present)."""
+    samples = []
+    for i, atoms in enumerate(frames):
+        graph = build_graph(
+            atoms, config.species, config.cutoff, config.triplet_cutoff, device, f'{source}, frame {i}'
+        )
+        born = None
+        if has_label(atoms, 'born_charges'):
+            born = torch.as_tensor(np.asarray(atoms.arrays['born_charges']), device=device)
+        samples.append(
+            Sample(
+                graph=graph,
+                dipole=torch.as_tensor(np.asarray(atoms.info['dipole'], dtype=np.float64), device=device),
+                cell=np.asarray(atoms.cell[:], dtype=np.float64),
+                charge_quantum=float(atoms.info.get('charge_quantum', 1.0)),
+                born_charges=born,
+            )
+        )
+    return samples
+
+
+def _collate(samples: Sequence[Sample], dtype: torch.dtype):
+    graph = batch_graphs([s.graph for s in samples])
+    dipoles = torch.stack([s.dipole for s in samples]).to(dtype)
+    cells = np.stack([s.cell for s in samples])
+    quanta = np.array([s.charge_quantum for s in samples])
+    born = None
+    if all(s.born_charges is not None for s in samples):
+        born = torch.cat([s.born_charges for s in samples]).to(dtype)
+    return graph, dipoles, cells, quanta, born
+
+
+def batch_loss(
+    model: DipoleGNN,
+    samples: Sequence[Sample],
+    dipole_weight: float,
+    bec_weight: float,
+    create_graph: bool,
+    bec_projection: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """Loss of a batch and its parts (dipole MSE in (e·Å)², BEC MSE in e²).
+
+    With ``bec_projection`` (B, 3) random signs, the Born-charge term is the unbiased one-backward-pass estimate
+    ``mean_iβ (Σ_α w_α ΔZ*_iαβ)² / 3`` instead of the exact three-pass mean (about twice as fast per step).
+    """
+    graph, dipoles, cells, quanta, born = _collate(samples, model.dtype)
+    dipoles = dipoles - model.reference_offsets(
+        torch.as_tensor(cells, dtype=dipoles.dtype, device=dipoles.device)
+    )
+    if bec_weight > 0 and bec_projection is not None:
+        # unbiased one-pass estimate: E_w[(Σ_α w_α ΔZ_iαβ)²] = Σ_α ΔZ²_iαβ for random signs w (per structure)
+        positions = graph.positions.detach().clone().requires_grad_(True)
+        predicted = cell_dipoles(model(graph, positions=positions), graph)
+        signs = bec_projection.to(predicted.dtype)
+        (projected,) = torch.autograd.grad((predicted * signs).sum(), positions, create_graph=create_graph)
+        target = torch.einsum('na,nab->nb', signs[graph.batch], born)
+        bec_mse = (projected.to(predicted.dtype) - target).square().mean() / 3.0
+    elif bec_weight > 0:
+        _, predicted, z = dipoles_and_born_charges(model, graph, create_graph=create_graph)
+        bec_mse = born_charge_loss(z, born)
+    else:
+        predicted = cell_dipoles(model(graph), graph)
+        bec_mse = torch.zeros((), dtype=predicted.dtype, device=predicted.device)
+    residual = fold_residuals(predicted - dipoles, cells, quanta)
+    squared = residual.square()
+    n_atoms = torch.bincount(graph.batch, minlength=graph.n_structures).to(squared.dtype)
+    dipole_loss = (squared / n_atoms.unsqueeze(-1)).mean()
+    loss = dipole_weight * dipole_loss + bec_weight * bec_mse
+    parts = {
+        'dipole_mse': float(squared.detach().mean()),
+        'bec_mse': float(bec_mse.detach()),
+        'residuals': residual.detach().cpu().to(torch.float64).numpy(),
+        'cells': cells,
+    }
+    return loss, parts
+
+
+def predict_samples(
+    model: DipoleGNN, samples: Sequence[Sample], with_bec: bool, batch_size: int = 8
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cell dipoles (B, 3) e·Å and, with ``with_bec``, Born charges (ΣN, 3, 3) e of the samples."""
+    dipoles, borns = [], []
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        graph = batch_graphs([s.graph for s in chunk])
+        if with_bec:
+            _, d, z = dipoles_and_born_charges(model, graph)
+            borns.append(z.cpu().numpy())
+        else:
+            with torch.inference_mode():
+                d = cell_dipoles(model(graph), graph)
+        dipoles.append(d.detach().cpu().numpy())
+    return np.concatenate(dipoles), (np.concatenate(borns) if with_bec else None)
+
+
+def evaluate_samples(model: DipoleGNN, samples: Sequence[Sample], batch_size: int = 8) -> dict:
+    """Folded dipole errors (e·Å) and, where labelled, Born-charge errors (e) with the parity data."""
+    if not samples:
+        return {'n_frames': 0}
+    with_bec = all(s.born_charges is not None for s in samples)
+    predicted, born = predict_samples(model, samples, with_bec, batch_size)
+    labels = np.stack([s.dipole.cpu().numpy() for s in samples])
+    cells = torch.as_tensor(np.stack([s.cell for s in samples]), dtype=torch.float64)
+    labels = labels - model.reference_offsets(cells).detach().cpu().numpy()
+    residual = fold_residuals(
+        torch.as_tensor(predicted - labels), [s.cell for s in samples], [s.charge_quantum for s in samples]
+    ).numpy()
+    out = {'n_frames': len(samples), 'n_atoms': int(sum(s.graph.n_atoms for s in samples))}
+    out.update(error_metrics(residual, 'dipole', 'eA'))
+    out['dipole_norm_mae_eA'] = float(np.mean(np.linalg.norm(residual, axis=1)))
+    # parity data: the label moved to the branch closest to the prediction
+    out['_parity_dipole'] = (predicted, predicted - residual)
+    if with_bec:
+        born_labels = np.concatenate([s.born_charges.cpu().numpy() for s in samples])
+        out.update(error_metrics(born - born_labels, 'bec', 'e'))
+        out['_parity_bec'] = (born, born_labels)
+    return out
+
+
+def fit_bond_model(
+    model: DipoleGNN,
+    samples: Sequence[Sample],
+    dipole_weight: float = 1.0,
+    bec_weight: float = 1.0,
+    max_frames: int = 64,
+    rcond: float = 1e-10,
+    choose_offset: bool = True,
+) -> dict:
+    """Least-squares fit of the radial bond-charge part and choice of the labels' reference offset.
+
+    1. With Born charges, fit ``B`` to them (single-valued labels).
+    2. Choose the offset ``f ∈ {0, q/2}^3`` (fractional) that minimises the folded dipole residuals, and store it
+       in ``model.config.dipole_offset``.
+    3. Refit ``B`` to Born charges and dipoles together (weights as in the training loss), re-folding the
+       dipole labels onto the branch of the current fit.
+
+    Sets ``model.bond_coefficients`` and returns a summary (RMS errors of the bond model on ``samples``).
+    """
+    subset = list(samples[:max_frames])
+    designs = [model.bond_design(s.graph) for s in subset]
+    dipole_rows = [d.numpy() for d, _ in designs]
+    labels = np.stack([s.dipole.cpu().numpy() for s in subset])
+    cells = np.stack([s.cell for s in subset])
+    quanta = np.array([s.charge_quantum for s in subset])
+    use_bec = bec_weight > 0 and all(s.born_charges is not None for s in subset)
+    n_columns = dipole_rows[0].shape[1]
+    if use_bec:
+        bec_rows = np.concatenate([z.numpy() for _, z in designs])
+        bec_labels = np.concatenate([s.born_charges.cpu().numpy().reshape(-1) for s in subset])
+        bec_scale = math.sqrt(bec_weight / len(bec_labels))
+    n_atoms = np.array([s.graph.n_atoms for s in subset], dtype=np.float64)
+    dipole_scale = np.repeat(np.sqrt(dipole_weight / (labels.size * n_atoms)), 3)  # one weight per dipole row
+
+    def solve(target_dipoles: np.ndarray | None) -> np.ndarray:
+        rows, rhs = [], []
+        if use_bec:
+            rows.append(bec_scale * bec_rows)
+            rhs.append(bec_scale * bec_labels)
+        if target_dipoles is not None and dipole_weight > 0:
+            rows.append(dipole_scale[:, None] * np.concatenate(dipole_rows))
+            rhs.append(dipole_scale * target_dipoles.reshape(-1))
+        a, b = np.concatenate(rows), np.concatenate(rhs)
+        norms = np.linalg.norm(a, axis=0)
+        active = norms > 1e-9 * norms.max()  # e.g. same-species pairs: their bond charges cancel exactly
+        solution = np.zeros(n_columns)
+        scaled = a[:, active] / norms[active]
+        solution[active] = np.linalg.lstsq(scaled, b, rcond=rcond)[0] / norms[active]  # SVD: minimum norm
+        return solution
+
+    def folded(coefficients: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        predicted = np.stack([rows @ coefficients for rows in dipole_rows])
+        shifted = labels - offset @ cells
+        return fold_residuals(torch.as_tensor(predicted - shifted), cells, quanta).numpy()
+
+    coefficients = solve(None) if use_bec else np.zeros(n_columns)
+    best = None
+    candidates = np.array(np.meshgrid([0, 1], [0, 1], [0, 1], indexing='ij')).reshape(3, -1).T
+    for f in candidates if choose_offset else np.zeros((1, 3)):
+        offset = 0.5 * f * float(np.min(quanta))
+        trial = coefficients
+        for _ in range(1 if use_bec else 4):  # without Born charges: fit the dipoles, re-folding the labels
+            if not use_bec:
+                trial = solve(np.stack([rows @ trial for rows in dipole_rows]) - folded(trial, offset))
+        rms = float(np.sqrt(np.mean(folded(trial, offset) ** 2)))
+        if best is None or rms < best[0] - 1e-9:
+            best = (rms, offset, trial)
+    _, offset, coefficients = best
+    for _ in range(3):  # joint refit on Born charges and dipoles, labels on the branch of the current fit
+        predicted = np.stack([rows @ coefficients for rows in dipole_rows])
+        coefficients = solve(predicted - folded(coefficients, offset))
+    model.config.dipole_offset = [float(x) for x in offset]
+    with torch.no_grad():
+        model.dipole_offset.copy_(torch.as_tensor(offset, dtype=model.dtype))
+        model.bond_coefficients.copy_(
+            torch.as_tensor(coefficients.reshape(model.bond_coefficients.shape), dtype=model.dtype)
+        )
+    summary = {
+        'initial_dipole_offset_fractional': model.config.dipole_offset,
+        'bond_model_dipole_rmse_eA': float(np.sqrt(np.mean(folded(coefficients, offset) ** 2))),
+    }
+    if use_bec:
+        summary['bond_model_bec_rmse_e'] = float(
+            np.sqrt(np.mean((bec_rows @ coefficients - bec_labels) ** 2))
+        )
+    return summary
+
+
+def update_reference_offset(model: DipoleGNN, residuals: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Move the reference offset ``f`` by the least-squares fractional shift that best removes the folded dipole
+    residuals (B, 3) of frames with ``cells`` (B, 3, 3): ``r_b ≈ Δf · cell_b``. Returns the new ``f``."""
+    lhs = np.einsum('bij,bkj->ik', cells, cells)
+    rhs = np.einsum('bij,bj->i', cells, residuals)
+    delta = np.linalg.solve(lhs, rhs)
+    with torch.no_grad():
+        model.dipole_offset.sub_(
+            torch.as_tensor(delta, dtype=model.dipole_offset.dtype, device=model.dipole_offset.device)
+        )
+    return model.dipole_offset.detach().cpu().numpy()
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    if not history:
+        return
+    keys = list(history[0])
+    with path.open('w', newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def _public(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if not k.startswith('_')}
+
+
+def train(
+    frames: Sequence[Atoms],
+    out_dir: str | Path,
+    model_config: GNNConfig | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    source: str = 'frames',
+    callback: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train a dipole GNN on labelled frames; write ``model.pt``, ``metrics.json``, ``split.json``, ``log.csv``.
+
+    Args:
+        frames: normalized frames (:func:`aiida_flexo.data.read_frames`) with ``dipole`` labels and, for the
+            Born-charge loss, ``born_charges``.
+        out_dir: output folder (created).
+        model_config: hyperparameters; ``species`` is filled from the frames when empty.
+        train_config: training settings.
+        resume: continue from ``out_dir/checkpoint.pt`` (same data, split and settings).
+        progress: show a progress bar (stderr).
+        source: name of the data in error messages.
+        callback: called with each epoch's log row.
+
+    Raises:
+        FramesError: missing labels, non-periodic cells, unknown species, or too few frames.
+    """
+    from aiida_flexo.gnn.io import save_model
+
+    model_config = copy.deepcopy(model_config) if model_config is not None else GNNConfig()
+    train_config = copy.deepcopy(train_config) if train_config is not None else TrainConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_frames(frames, require=('dipole',), source=source)
+    if not model_config.species:
+        model_config.species = species_of(frames)
+    check_frames(frames, source=source, species=model_config.species)
+    all_bec = all(has_label(a, 'born_charges') for a in frames)
+    bec_weight = train_config.bec_weight
+    if bec_weight is None:
+        bec_weight = 1.0 if all_bec else 0.0
+    if bec_weight > 0 and not all_bec:
+        missing = [i for i, a in enumerate(frames) if not has_label(a, 'born_charges')]
+        raise FramesError(
+            f'{source}: --bec-weight {bec_weight} needs Born charges in every frame, but frame(s) '
+            f'{missing[:10]} have no "born_charges"; label them or train with --bec-weight 0'
+        )
+    if train_config.threads:
+        torch.set_num_threads(int(train_config.threads))
+    device = train_config.device
+    data_hash = frames_hash(frames)
+
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    checkpoint = None
+    if resume:
+        if not checkpoint_path.is_file():
+            raise FileNotFoundError(f'--resume: no checkpoint at {checkpoint_path}; start without --resume')
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if checkpoint['training_data_hash'] != data_hash:
+            raise FramesError(
+                f'--resume: {checkpoint_path} was trained on other data (hash {checkpoint["training_data_hash"][:12]}'
+                f' ≠ {data_hash[:12]}); use the same DATA file or start a new --out folder'
+            )
+        model_config = GNNConfig.from_dict(checkpoint['model_config'])
+        split = Split(**{k: tuple(v) if k != 'seed' else v for k, v in checkpoint['split'].items()})
+    else:
+        split = make_split(len(frames), train_config.fractions, seed=train_config.seed)
+    split.to_json(out_dir / 'split.json')
+
+    initial = None
+    if train_config.init_model and checkpoint is None:
+        from aiida_flexo.gnn.io import read_model_file
+
+        initial, _ = read_model_file(train_config.init_model, device)
+        model_config = initial.config
+        check_frames(frames, source=source, species=model_config.species)
+    samples = make_samples(frames, model_config, device=device, source=source)
+    train_set = [samples[i] for i in split.train]
+    val_set = [samples[i] for i in split.val] or train_set
+    test_set = [samples[i] for i in split.test]
+
+    if checkpoint is None and initial is None:
+        model_config.neighbour_norm = float(
+            np.mean([s.graph.n_edges / s.graph.n_atoms for s in train_set]) if train_set else 16.0
+        )
+    torch.manual_seed(train_config.seed)
+    model = DipoleGNN(model_config).to(device)
+    init_parameters(model, seed=train_config.seed)
+    bond_summary = {}
+    if initial is not None:
+        model.load_state_dict(initial.state_dict())
+    elif checkpoint is None:
+        model.calibrate([s.graph for s in train_set[:16]])
+    if checkpoint is None and initial is None and train_config.fit_bond_model:
+        bond_summary = fit_bond_model(
+            model,
+            train_set,
+            train_config.dipole_weight,
+            bec_weight,
+            choose_offset=train_config.reference_offset != 'zero',
+        )
+        model_config = model.config
+    network = [
+        p for name, p in model.named_parameters() if name not in ('bond_coefficients', 'dipole_offset')
+    ]
+    groups = [
+        {'params': network},
+        {'params': [model.bond_coefficients], 'lr': train_config.lr * train_config.bond_lr_factor},
+    ]
+    optimizer = torch.optim.Adam(
+        groups,
+        lr=train_config.lr,
+        weight_decay=train_config.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer,
+        factor=train_config.lr_factor,
+        patience=train_config.lr_patience,
+        min_lr=train_config.min_lr,
+    )
+    ema = copy.deepcopy(
+        model
+    )  # the averaged model (validated, returned); a copy of the weights when ema_decay = 0
+    for parameter in ema.parameters():
+        parameter.requires_grad_(False)
+    n_steps = 0
+    history: list[dict] = []
+    start_epoch = 0
+    best_val = math.inf
+    best_state = copy.deepcopy(model.state_dict())
+    best_epoch = -1
+    bad_epochs = 0
+    elapsed_before = 0.0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint['model'])
+        ema.load_state_dict(checkpoint['ema'])
+        n_steps = checkpoint['n_steps']
+        optimizer.load_state_dict(checkpoint['optimizer'])
+        scheduler.load_state_dict(checkpoint['scheduler'])
+        history = checkpoint['history']
+        start_epoch = checkpoint['epoch'] + 1
+        best_val = checkpoint['best_val']
+        best_state = checkpoint['best_state']
+        best_epoch = checkpoint['best_epoch']
+        bad_epochs = checkpoint['bad_epochs']
+        elapsed_before = checkpoint['elapsed']
+        bond_summary = checkpoint.get('bond_summary', {})
+
+    def val_loss() -> tuple[float, dict]:
+        total, parts = 0.0, {'dipole_mse': 0.0, 'bec_mse': 0.0}
+        for k in range(0, len(val_set), train_config.batch_size):
+            batch = val_set[k : k + train_config.batch_size]
+            loss, p = batch_loss(ema, batch, train_config.dipole_weight, bec_weight, create_graph=False)
+            total += float(loss.detach()) * len(batch)
+            for key in parts:
+                parts[key] += p[key] * len(batch)
+        n = len(val_set)
+        return total / n, {k: v / n for k, v in parts.items()}
+
+    if checkpoint is None:  # the starting point (bond-charge model) is the first candidate for the best model
+        ema.eval()
+        best_val, _ = val_loss()
+        best_state = copy.deepcopy(ema.state_dict())
+    started = time.perf_counter()
+    stop_reason = 'epochs'
+    epochs = range(start_epoch, train_config.epochs)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=train_config.epochs, initial=start_epoch, desc='gnn train', unit='epoch', leave=True)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        model.train()
+        order = np.random.default_rng(train_config.seed * 100003 + epoch).permutation(len(train_set))
+        train_total, train_parts = 0.0, {'dipole_mse': 0.0, 'bec_mse': 0.0}
+        for k in range(0, len(order), train_config.batch_size):
+            batch = [train_set[i] for i in order[k : k + train_config.batch_size]]
+            optimizer.zero_grad(set_to_none=True)
+            signs = None
+            if train_config.bec_estimator == 'projected' and bec_weight > 0:
+                generator = torch.Generator().manual_seed(train_config.seed * 1_000_003 + epoch * 10_007 + k)
+                signs = (torch.randint(0, 2, (len(batch), 3), generator=generator) * 2 - 1).to(device)
+            loss, parts = batch_loss(
+                model, batch, train_config.dipole_weight, bec_weight, create_graph=True, bec_projection=signs
+            )
+            loss.backward()
+            optimizer.step()
+            n_steps += 1
+            decay = min(train_config.ema_decay, (1.0 + n_steps) / (10.0 + n_steps))
+            with torch.no_grad():
+                for averaged, current in zip(ema.parameters(), model.parameters()):
+                    averaged.lerp_(current, 1.0 - decay)
+            train_total += float(loss.detach()) * len(batch)
+            for key in train_parts:
+                train_parts[key] += parts[key] * len(batch)
+        ema.eval()
+        if train_config.reference_offset == 'learned':  # least-squares offset of the averaged model
+            predicted, _ = predict_samples(ema, train_set, with_bec=False)
+            labels = np.stack([s.dipole.cpu().numpy() for s in train_set])
+            cells = np.stack([s.cell for s in train_set])
+            shifted = labels - ema.reference_offsets(torch.as_tensor(cells)).detach().cpu().numpy()
+            residuals = fold_residuals(
+                torch.as_tensor(predicted - shifted), cells, [s.charge_quantum for s in train_set]
+            ).numpy()
+            update_reference_offset(ema, residuals, cells)
+            with torch.no_grad():
+                model.dipole_offset.copy_(ema.dipole_offset)
+        v_loss, v_parts = val_loss()
+        scheduler.step(v_loss)
+        improved = v_loss < best_val
+        if improved:
+            best_val, best_state, best_epoch, bad_epochs = v_loss, copy.deepcopy(ema.state_dict()), epoch, 0
+        else:
+            bad_epochs += 1
+        n_train = max(len(train_set), 1)
+        row = {
+            'epoch': epoch,
+            'lr': optimizer.param_groups[0]['lr'],
+            'train_loss': train_total / n_train,
+            'train_dipole_rmse_eA': math.sqrt(train_parts['dipole_mse'] / n_train),
+            'train_bec_rmse_e': math.sqrt(train_parts['bec_mse'] / n_train),
+            'val_loss': v_loss,
+            'val_dipole_rmse_eA': math.sqrt(v_parts['dipole_mse']),
+            'val_bec_rmse_e': math.sqrt(v_parts['bec_mse']),
+            'best_epoch': best_epoch,
+            'epoch_time_s': time.perf_counter() - t0,
+        }
+        history.append(row)
+        _write_log(out_dir / 'log.csv', history)
+        elapsed = elapsed_before + time.perf_counter() - started
+        torch.save(
+            {
+                'model': model.state_dict(),
+                'ema': ema.state_dict(),
+                'n_steps': n_steps,
+                'optimizer': optimizer.state_dict(),
+                'scheduler': scheduler.state_dict(),
+                'epoch': epoch,
+                'best_val': best_val,
+                'best_state': best_state,
+                'best_epoch': best_epoch,
+                'bad_epochs': bad_epochs,
+                'history': history,
+                'elapsed': elapsed,
+                'model_config': model_config.as_dict(),
+                'train_config': asdict(train_config),
+                'split': split.as_dict(),
+                'training_data_hash': data_hash,
+                'bond_summary': bond_summary,
+            },
+            checkpoint_path,
+        )
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(
+                val_d=f'{row["val_dipole_rmse_eA"]:.4f}',
+                val_z=f'{row["val_bec_rmse_e"]:.4f}',
+                lr=f'{row["lr"]:.1e}',
+            )
+        if callback is not None:
+            callback(row)
+        if bad_epochs >= train_config.patience:
+            stop_reason = 'early stopping'
+            break
+        if (
+            optimizer.param_groups[0]['lr'] <= train_config.min_lr * (1 + 1e-9)
+            and bad_epochs >= train_config.lr_patience
+        ):
+            stop_reason = 'minimum learning rate'
+            break
+        if train_config.max_time is not None and elapsed >= train_config.max_time:
+            stop_reason = 'max time'
+            break
+    if bar is not None:
+        bar.close()
+    wall_time = elapsed_before + time.perf_counter() - started
+    model.load_state_dict(best_state)
+    model.eval()
+    model.dipole_offset.requires_grad_(False)
+    model.config.dipole_offset = [float(x) for x in model.dipole_offset.detach().cpu()]
+
+    metrics: dict = {
+        'n_frames': len(frames),
+        'n_train': len(split.train),
+        'n_val': len(split.val),
+        'n_test': len(split.test),
+        'epochs_run': len(history),
+        'best_epoch': best_epoch,
+        'stop_reason': stop_reason,
+        'train_wall_time_s': wall_time,
+        'bec_weight': bec_weight,
+        'dipole_offset_fractional': model.config.dipole_offset,
+        'reference_offset': train_config.reference_offset,
+        'dipole_weight': train_config.dipole_weight,
+        'n_parameters': model.n_parameters(),
+        **bond_summary,
+        'training_data_hash': data_hash,
+        'units': {'dipole': 'e·Å', 'bec': 'e', 'time': 's'},
+    }
+    evaluations = {}
+    for name, subset in (('train', train_set), ('val', [samples[i] for i in split.val]), ('test', test_set)):
+        evaluations[name] = evaluate_samples(model, subset)
+        for key, value in _public(evaluations[name]).items():
+            metrics[f'{name}_{key}'] = value
+    metrics['model_config'] = model_config.as_dict()
+    metrics['train_config'] = asdict(train_config)
+    (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2))
+    save_model(
+        out_dir / 'model.pt',
+        model,
+        training_data_hash=data_hash,
+        split=split,
+        metrics=_public_metrics(metrics),
+    )
+    try:
+        from aiida_flexo.gnn.plots import parity_plot
+
+        parity = evaluations['test'] if split.test else evaluations['val']
+        parity_plot(
+            out_dir / 'parity.png', parity, title=f'dipole GNN, {"test" if split.test else "val"} set'
+        )
+    except Exception as exc:  # noqa: BLE001 - the plot must not lose a finished training
+        (out_dir / 'parity.error.txt').write_text(f'parity plot failed: {type(exc).__name__}: {exc}\n')
+    return TrainResult(
+        model=model, split=split, metrics=metrics, history=history, training_data_hash=data_hash
+    )
+
+
+def _public_metrics(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
