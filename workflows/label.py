@@ -154,7 +154,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         engine = self.inputs.engine.value
         if engine not in self.inputs or not self.inputs[engine]:
             return self.exit_codes.ERROR_ENGINE_INPUTS_MISSING.format(engine=engine)
-        self.ctx.keys = []
+        self.ctx.frame_keys = []
         return None
 
     def _engine_inputs(self, index: int) -> dict:
@@ -189,13 +189,13 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             inputs.metadata.label = f'frame {index} ({atoms.get_chemical_formula()})'
             node = self.submit(process, **inputs)
             self.to_context(**{key: node})
-            self.ctx.keys.append(key)
+            self.ctx.frame_keys.append(key)
         self.report(f'submitted {len(frames)} {engine} labelling workflows')
 
     def gather(self):
         output_name = 'frame' if self.inputs.engine.value == 'gpaw' else 'frames'
         labelled, failed = {}, []
-        for key in self.ctx.keys:
+        for key in self.ctx.frame_keys:
             node = self.ctx[key]
             if node.is_finished_ok and output_name in node.outputs:
                 labelled[key] = node.outputs[output_name]
@@ -214,7 +214,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
                 f'frame {record["index"]} not labelled: <{record["pk"]}> [{record["exit_status"]}] {record["message"]}'
             )
         self.out('failed', orm.List(failed).store())
-        total = len(self.ctx.keys)
+        total = len(self.ctx.frame_keys)
         if not labelled:
             return self.exit_codes.ERROR_NOTHING_LABELLED
         self.out('labelled', gather_frames(**labelled))

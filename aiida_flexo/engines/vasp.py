@@ -139,8 +139,16 @@ def ediff(inputs: EngineInputs, atoms: Atoms, zval: Mapping[str, float] | None =
 
 
 def kpoints_mesh(inputs: EngineInputs, atoms: Atoms) -> dict[str, Any]:
-    """The KPOINTS of a run: ``{'mesh': [n1, n2, n3], 'offset': [0, 0, 0], 'gamma': True}`` (Γ-centred)."""
-    return {'mesh': inputs.kpoint_mesh(atoms), 'offset': [0.0, 0.0, 0.0], 'gamma': True}
+    """The KPOINTS of a run: ``{'mesh': [n1, n2, n3], 'offset': [o1, o2, o3], 'gamma': bool}``.
+
+    The same sampling as the GPAW engine: Monkhorst–Pack by default (a Γ-centred grid shifted by half a spacing
+    along even divisions, which is what VASP's "Gamma" KPOINTS with that shift generates), Γ-centred when
+    ``inputs.gamma_centered``.
+    """
+    mesh = inputs.kpoint_mesh(atoms)
+    if inputs.gamma_centered:
+        return {'mesh': mesh, 'offset': [0.0, 0.0, 0.0], 'gamma': True}
+    return {'mesh': mesh, 'offset': [0.5 if n % 2 == 0 else 0.0 for n in mesh], 'gamma': False}
 
 
 def _md_tags(inputs: EngineInputs, atoms: Atoms, overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def extract_flexo_coefficient(
         sc,
         relaxed,
         dipoles.get_array('per_atom_dipoles'),
-        relaxation=extra['relaxation'].get_dict() if 'relaxation' in extra else None,
+        relaxation={'relaxed': True, **extra['relaxation'].get_dict()} if 'relaxation' in extra else None,
         clamped_per_atom_dipoles=clamped,
         born_charges=charges,
         dipole_model=f'flexo.gnn model from node {dipoles.uuid}',

@@ -15,8 +15,8 @@ VASP 5 and 6.
 
 Berry phase: :func:`aiida_flexo.polarization.read_berry_phase` on the retrieved OUTCAR (electronic + ionic dipoles
 with the physical sign whatever the VASP version; the version is read from the OUTCAR). ``dipole_raw`` is their sum
-as VASP folded each, ``dipole`` its minimum image over the lattice of quanta e·R (charge quantum 1 e, always safe),
-as the GPAW engine reports it.
+as VASP folded each, ``dipole`` its minimum image over the lattice of quanta e·R (charge quantum 1 e, always safe;
+the GPAW engine stores q = 2 for spin-paired runs with even valence charges, see aiida_flexo.polarization.gpaw).
 
 Born charges and ε∞: aiida-vasp's ``born_charges`` and ``dielectrics`` outputs (parsed from ``vasprun.xml``) when
 present, else :func:`aiida_flexo.polarization.read_born_charges` on the OUTCAR (runs that kept only the OUTCAR).

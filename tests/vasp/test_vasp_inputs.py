@@ -42,8 +42,13 @@ def test_scf_incar_follows_the_protocol_and_the_engine_neutral_fields():
     assert (incar['ISMEAR'], incar['SIGMA']) == (-1, 0.02)  # Fermi–Dirac, moderate width (eV)
     assert incar['GGA'] == 'PE' and incar['NELM'] == 200
     assert 'LCALCPOL' not in incar and 'LEPSILON' not in incar
-    # k-mesh: the engine-neutral one (3.5 k-points per Å⁻¹ → 6×6×6 for a = 4 Å), Γ-centred
-    assert native['kpoints'] == {'mesh': [6, 6, 6], 'offset': [0.0, 0.0, 0.0], 'gamma': True}
+    # k-mesh: the engine-neutral one (3.5 k-points per Å⁻¹ → 6×6×6 for a = 4 Å), Monkhorst–Pack as in GPAW: a
+    # Γ-centred grid shifted by half a spacing along even divisions
+    assert native['kpoints'] == {'mesh': [6, 6, 6], 'offset': [0.5, 0.5, 0.5], 'gamma': False}
+    centred = vasp_inputs(EngineInputs(protocol='moderate', gamma_centered=True), atoms, 'scf')
+    assert centred['kpoints'] == {'mesh': [6, 6, 6], 'offset': [0.0, 0.0, 0.0], 'gamma': True}
+    odd = vasp_inputs(EngineInputs(protocol='moderate', kpoints=[3, 4, 5]), atoms, 'scf')
+    assert odd['kpoints']['offset'] == [0.0, 0.5, 0.0]
     explicit = vasp_inputs(
         EngineInputs(protocol='fast', cutoff=600.0, kpoints=[2, 3, 4], smearing='gaussian'), atoms
     )
