@@ -2,6 +2,8 @@
 
 Handlers (aiida-quantumespresso style, highest priority first):
 
+* ``handle_input_errors`` (600): invalid input, non-periodic cell, missing PAW setup, GPAW missing, Berry phase of
+  a metal: stop at once with the calculation's exit code (a rerun cannot fix them).
 * ``handle_killed`` (500): the job was killed before it finished (walltime, node failure): rerun in a new folder
   that reuses the finished stages of the old one (``parent_folder``: the driver resumes from its results.json).
 * ``handle_scf_not_converged`` (400): double the SCF iteration limit; from the second time on, also a more
@@ -16,8 +18,17 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
-from aiida_flexo.calcjobs.gpaw import GpawCalculation
+from aiida_flexo.calcjobs.gpaw import ENGINE_EXIT_CODES, GpawCalculation
 from aiida_flexo.engines.inputs import EngineInputs
+
+#: failures that a rerun cannot fix: the work chain stops at once with the calculation's exit code
+NOT_RECOVERABLE = (
+    'ERROR_INVALID_INPUT',
+    'ERROR_NON_PERIODIC',
+    'ERROR_MISSING_SETUP',
+    'ERROR_ENGINE_NOT_INSTALLED',
+    'ERROR_BERRY_PHASE_NO_GAP',
+)
 
 #: a density mixer that converges difficult (polar, distorted) oxides, at the cost of more iterations
 CONSERVATIVE_MIXER = {'backend': 'pulay', 'beta': 0.02, 'nmaxold': 8, 'weight': 100.0}
@@ -43,12 +54,24 @@ class GpawBaseWorkChain(BaseRestartWorkChain):
             cls.results,
         )
         spec.exit_code(410, 'ERROR_UNRECOVERABLE', message='the calculation failed and no handler can fix it')
+        for status, label, _ in ENGINE_EXIT_CODES.values():  # the input errors no restart can fix
+            if label in NOT_RECOVERABLE:
+                spec.exit_code(status, label, message='{message}')
 
     def setup(self):
         super().setup()
         self.ctx.inputs = AttributeDict(self.exposed_inputs(GpawCalculation, 'gpaw'))
         self.ctx.inputs.metadata = AttributeDict(self.ctx.inputs.get('metadata', {}))
         self.ctx.inputs.metadata.setdefault('call_link_label', 'gpaw')
+
+    @process_handler(
+        priority=600, exit_codes=[GpawCalculation.exit_codes[label] for label in NOT_RECOVERABLE]
+    )
+    def handle_input_errors(self, node):
+        """Wrong input, missing setup, no GPAW, a metal asked for a Berry phase: stop, nothing to retry."""
+        self.report(f'{node.process_label}<{node.pk}> failed: [{node.exit_status}] {node.exit_message}')
+        label = {status: label for status, label, _ in ENGINE_EXIT_CODES.values()}[node.exit_status]
+        return ProcessHandlerReport(True, self.exit_codes[label].format(message=node.exit_message))
 
     @process_handler(priority=500, exit_codes=[GpawCalculation.exit_codes.ERROR_NO_STATUS])
     def handle_killed(self, node):
