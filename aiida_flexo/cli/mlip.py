@@ -1,0 +1,552 @@
+"""``aiida-flexo mlip``: train, evaluate and run an Allegro potential (files in, files out).
+
+Every command reads files and writes files, so an AiiDA CalcJob can run it on any computer. Exit statuses
+(the CalcJob parsers map them to their exit codes):
+
+====  =====================================================================================================
+0     success (relax: converged)
+1     error, with a message on stderr (bad input file, bad option value, training failed)
+2     usage error (unknown option, missing argument; click's convention)
+3     relax: not converged within --max-steps; the structure, summary and trajectory are still written
+4     relax/md: NaN energies or forces, or an exploding MD run (temperature far above target)
+5     the structure contains species the model was not trained on (the message names them)
+====  =====================================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from aiida_flexo.cli import echo_json, fail
+
+EXIT_NOT_CONVERGED = 3
+EXIT_UNSTABLE = 4
+EXIT_MISSING_SPECIES = 5
+
+
+def _stop(message: str, status: int) -> None:
+    click.echo(f'Error: {message}', err=True)
+    sys.exit(status)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds from ``'3600'``, ``'90s'``, ``'30m'``, ``'2h'``, ``'1d'`` or ``'[DD:]HH:MM:SS'``."""
+    if text is None or str(text).strip() == '':
+        return None
+    text = str(text).strip()
+    if ':' in text:
+        parts = [float(p) for p in text.split(':')]
+        if len(parts) not in (3, 4):
+            raise ValueError(f'duration {text!r}: use HH:MM:SS or DD:HH:MM:SS')
+        factors = (86400, 3600, 60, 1)[-len(parts) :]
+        return float(sum(p * f for p, f in zip(parts, factors)))
+    match = re.fullmatch(r'([0-9.]+)\s*([smhd]?)', text)
+    if not match:
+        raise ValueError(f'duration {text!r}: use seconds, or a number with s/m/h/d, or HH:MM:SS')
+    return float(match.group(1)) * {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}[match.group(2)]
+
+
+def _load(model: Path, device: str):
+    from aiida_flexo.mlip import ModelError, load_calculator
+
+    try:
+        return load_calculator(model, device=device)
+    except ModelError as exc:
+        fail(str(exc))
+
+
+def _read_structure(path: Path):
+    from aiida_flexo.mlip import read_structure
+
+    try:
+        return read_structure(path, index=-1)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+
+
+def _check_species(atoms, calculator) -> None:
+    from aiida_flexo.mlip.calculator import MissingSpeciesError, check_species
+
+    try:
+        check_species(atoms, calculator.type_names, calculator.model_path)
+    except MissingSpeciesError as exc:
+        _stop(str(exc), EXIT_MISSING_SPECIES)
+
+
+@click.group('mlip')
+def mlip() -> None:
+    """Allegro interatomic potential: train, eval, relax, md."""
+
+
+@mlip.command('train')
+@click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--out',
+    'out_dir',
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help='Output directory (model.nequip.zip, metrics.json, learning_curve.csv, run/, split.json).',
+)
+@click.option('--epochs', type=int, default=200, show_default=True, help='Maximum number of epochs.')
+@click.option('--cutoff', type=float, default=5.0, show_default=True, help='Neighbour cutoff r_max, Å.')
+@click.option('--seed', type=int, default=0, show_default=True, help='Seed of the split and the model.')
+@click.option(
+    '--val-fraction', type=float, default=0.1, show_default=True, help='Fraction of validation frames.'
+)
+@click.option('--test-fraction', type=float, default=0.1, show_default=True, help='Fraction of test frames.')
+@click.option(
+    '--energy-weight',
+    type=float,
+    default=10.0,
+    show_default=True,
+    help='Loss weight of the per-atom energy MSE, (eV/atom)².',
+)
+@click.option(
+    '--force-weight',
+    type=float,
+    default=1.0,
+    show_default=True,
+    help='Loss weight of the force MSE, (eV/Å)².',
+)
+@click.option(
+    '--stress-weight',
+    type=float,
+    default=100.0,
+    show_default=True,
+    help='Loss weight of the stress MSE, (eV/Å³)²; 0 trains without stress.',
+)
+@click.option(
+    '--model-size',
+    type=click.Choice(['tiny', 'small', 'medium']),
+    default='small',
+    show_default=True,
+    help='Allegro size (tiny: tests; small: CPUs; medium: l_max 2, for GPUs).',
+)
+@click.option(
+    '--dtype',
+    'model_dtype',
+    type=click.Choice(['float32', 'float64']),
+    default='float32',
+    show_default=True,
+    help='Model precision.',
+)
+@click.option(
+    '--max-time',
+    type=str,
+    default=None,
+    help='Wall-time limit of the training (e.g. 3600, 45m, 2h, 00:30:00); the best model so far is kept.',
+)
+@click.option(
+    '--patience',
+    type=int,
+    default=40,
+    show_default=True,
+    help='Early stopping: epochs without improvement of the validation errors.',
+)
+@click.option(
+    '--lr', 'learning_rate', type=float, default=1e-3, show_default=True, help='Adam learning rate.'
+)
+@click.option('--batch-size', type=int, default=1, show_default=True, help='Frames per training batch.')
+@click.option('--resume', is_flag=True, help='Continue from OUT/run/last.ckpt (same data and options).')
+@click.option(
+    '--compile',
+    'do_compile',
+    is_flag=True,
+    help='Also build an AOTInductor model (model.nequip.pt2); slow to build, eager is the default.',
+)
+@click.option('--json', 'as_json', is_flag=True, help='Print metrics.json.')
+def train_cmd(
+    data: Path,
+    out_dir: Path,
+    epochs: int,
+    cutoff: float,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    energy_weight: float,
+    force_weight: float,
+    stress_weight: float,
+    model_size: str,
+    model_dtype: str,
+    max_time: str | None,
+    patience: int,
+    learning_rate: float,
+    batch_size: int,
+    resume: bool,
+    do_compile: bool,
+    as_json: bool,
+) -> None:
+    """Train an Allegro potential on labelled frames DATA (extxyz with energy, forces, stress).
+
+    Splits DATA (train/validation/test), runs nequip-train, packages the best checkpoint as OUT/model.nequip.zip
+    and writes OUT/metrics.json (force MAE meV/Å, energy MAE meV/atom, stress MAE GPa on the validation and test
+    frames) and OUT/learning_curve.csv.
+    """
+    from aiida_flexo.data import FramesError, read_frames
+    from aiida_flexo.mlip import TrainingError, TrainingSettings, train
+
+    try:
+        seconds = parse_duration(max_time)
+        fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
+        settings = TrainingSettings(
+            cutoff=cutoff,
+            seed=seed,
+            fractions=fractions,
+            energy_weight=energy_weight,
+            force_weight=force_weight,
+            stress_weight=stress_weight,
+            model_size=model_size,
+            model_dtype=model_dtype,
+            max_epochs=epochs,
+            max_time=seconds,
+            patience=patience,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+        )
+        frames = read_frames(data)
+        result = train(frames, out_dir, settings, resume=resume, compile=do_compile, source=str(data))
+    except (FramesError, ValueError, TrainingError) as exc:
+        fail(str(exc))
+    if as_json:
+        echo_json(result.metrics)
+        return
+    test = result.metrics['test'] or result.metrics['val']
+    click.echo(f'model: {result.model_path}')
+    click.echo(
+        f'test: force MAE {test["force_mae_meV_A"]:.2f} meV/Å, energy MAE {test["energy_mae_meV_atom"]:.3f} '
+        f'meV/atom, stress MAE {_fmt(test["stress_mae_GPa"])} GPa ({test["n_frames"]} frames); '
+        f'{result.metrics["epochs"]} epochs in {result.metrics["train_time_s"]:.0f} s'
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return 'n/a' if value is None else f'{value:.4f}'
+
+
+@mlip.command('eval')
+@click.argument('model', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--json',
+    'as_json',
+    is_flag=True,
+    help='Print JSON (force_mae_meV_A, energy_mae_meV_atom, stress_mae_GPa, n_frames, ...).',
+)
+@click.option('--device', default='cpu', show_default=True, help='torch device.')
+def eval_cmd(model: Path, data: Path, as_json: bool, device: str) -> None:
+    """Errors of MODEL on the labelled frames DATA (force meV/Å, energy meV/atom, stress GPa)."""
+    from aiida_flexo.data import FramesError, read_frames
+    from aiida_flexo.mlip import error_metrics
+    from aiida_flexo.mlip.calculator import MissingSpeciesError, check_species
+
+    try:
+        frames = read_frames(data)
+    except FramesError as exc:
+        fail(str(exc))
+    calculator = _load(model, device)
+    try:
+        for atoms in frames:
+            check_species(atoms, calculator.type_names, model)
+        result = error_metrics(calculator, frames, source=str(data))
+    except MissingSpeciesError as exc:
+        _stop(str(exc), EXIT_MISSING_SPECIES)
+    except FramesError as exc:
+        fail(str(exc))
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(
+        f'{result["n_frames"]} frames: force MAE {result["force_mae_meV_A"]:.2f} meV/Å, energy MAE '
+        f'{result["energy_mae_meV_atom"]:.3f} meV/atom, stress MAE {_fmt(result["stress_mae_GPa"])} GPa'
+    )
+
+
+def _write_structure(atoms, path: Path) -> None:
+    """Write ``atoms``; ``.xyz``/``.extxyz`` as full-precision extxyz with energy, forces and stress labels."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix in ('.xyz', '.extxyz'):
+        from aiida_flexo.data import normalize_frame, write_frames
+
+        frame = atoms.copy()
+        frame.set_constraint()
+        frame.calc = atoms.calc
+        write_frames(path, [normalize_frame(frame)])
+        return
+    from ase.io import write
+
+    write(path, atoms)
+
+
+@mlip.command('relax')
+@click.argument('model', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('structure', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--out',
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Relaxed structure (format from the suffix; .xyz: extxyz with energy, forces, stress).',
+)
+@click.option(
+    '--fix', default=None, help='Atoms held fixed: species ("Ba" or "Ba,O") or 0-based indices ("0,3,5").'
+)
+@click.option('--fmax', type=float, default=0.01, show_default=True, help='Force tolerance, eV/Å.')
+@click.option('--max-steps', type=int, default=500, show_default=True, help='Maximum optimizer steps.')
+@click.option(
+    '--optimizer',
+    type=click.Choice(['FIRE', 'BFGS', 'LBFGS'], case_sensitive=False),
+    default='FIRE',
+    show_default=True,
+)
+@click.option('--relax-cell', is_flag=True, help='Also relax the cell (FrechetCellFilter, zero stress).')
+@click.option(
+    '--trajectory',
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='ase .traj written step by step (restart a killed run with --restart-from).',
+)
+@click.option(
+    '--restart-from',
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Start from the last frame of this trajectory instead of STRUCTURE (a killed or unconverged run).',
+)
+@click.option(
+    '--summary',
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON summary (default: OUT with suffix .json).',
+)
+@click.option(
+    '--log', type=click.Path(dir_okay=False, path_type=Path), default=None, help='Optimizer log file.'
+)
+@click.option('--device', default='cpu', show_default=True, help='torch device.')
+@click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
+def relax_cmd(
+    model: Path,
+    structure: Path,
+    out: Path,
+    fix: str | None,
+    fmax: float,
+    max_steps: int,
+    optimizer: str,
+    relax_cell: bool,
+    trajectory: Path | None,
+    restart_from: Path | None,
+    summary: Path | None,
+    log: Path | None,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Relax STRUCTURE with MODEL, holding --fix atoms exactly in place.
+
+    Writes OUT and a JSON summary (energy_eV, max_force_eV_A over free atoms, converged, n_steps, ...). Exit
+    status 3 when not converged within --max-steps (the files are still written), 4 on NaN, 5 for species the
+    model does not know.
+    """
+    from aiida_flexo.mlip import RelaxationError, relax
+
+    atoms = _read_structure(restart_from if restart_from is not None else structure)
+    calculator = _load(model, device)
+    _check_species(atoms, calculator)
+    if trajectory is not None and restart_from is not None and trajectory.resolve() == restart_from.resolve():
+        fail('--trajectory must differ from --restart-from (the restart file would be overwritten)')
+    try:
+        result = relax(
+            atoms,
+            calculator,
+            fix=fix,
+            fmax=fmax,
+            max_steps=max_steps,
+            optimizer=optimizer.upper(),
+            relax_cell=relax_cell,
+            trajectory=trajectory,
+            log=log,
+        )
+    except RelaxationError as exc:
+        _stop(str(exc), EXIT_UNSTABLE)
+    except ValueError as exc:
+        fail(str(exc))
+    _write_structure(result.atoms, out)
+    data = result.summary()
+    data.update(
+        {
+            'model': str(model),
+            'structure': str(structure),
+            'restart_from': _str(restart_from),
+            'trajectory': _str(trajectory),
+            'fmax': fmax,
+            'optimizer': optimizer.upper(),
+            'relax_cell': relax_cell,
+            'exit_status': 0 if result.converged else EXIT_NOT_CONVERGED,
+        }
+    )
+    summary = summary or out.with_suffix('.json')
+    summary.write_text(json.dumps(data, indent=2))
+    if as_json:
+        echo_json(data)
+    else:
+        state = 'converged' if result.converged else 'NOT converged'
+        click.echo(
+            f'{state} in {result.n_steps} steps: E = {result.energy:.6f} eV, max |F| (free atoms) = '
+            f'{result.max_force:.4g} eV/Å; wrote {out} and {summary}'
+        )
+    if not result.converged:
+        _stop(
+            f'not converged within {max_steps} steps (max |F| {result.max_force:.4g} eV/Å > {fmax}); continue '
+            f'with --restart-from {trajectory or out}',
+            EXIT_NOT_CONVERGED,
+        )
+
+
+def _str(value) -> str | None:
+    return None if value is None else str(value)
+
+
+@mlip.command('md')
+@click.argument('model', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('structure', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--schedule',
+    required=True,
+    help='Temperature stages TEMPERATURE_K:N_STEPS, comma-separated (e.g. "1000:200,300:200").',
+)
+@click.option('--timestep', type=float, default=1.0, show_default=True, help='Time step, fs.')
+@click.option(
+    '--thermostat',
+    type=click.Choice(['langevin', 'nose-hoover', 'npt']),
+    default='langevin',
+    show_default=True,
+    help='langevin / nose-hoover: NVT; npt: isotropic MTK barostat.',
+)
+@click.option('--friction', type=float, default=0.01, show_default=True, help='Langevin friction, 1/fs.')
+@click.option('--tdamp', type=float, default=100.0, show_default=True, help='Nosé–Hoover damping time, fs.')
+@click.option('--pressure', type=float, default=0.0, show_default=True, help='npt target pressure, GPa.')
+@click.option('--pdamp', type=float, default=1000.0, show_default=True, help='npt barostat damping time, fs.')
+@click.option(
+    '--out',
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Trajectory (ase .traj) written every --stride steps as the run goes.',
+)
+@click.option('--stride', type=int, default=10, show_default=True, help='Steps between written frames.')
+@click.option(
+    '--restart-from',
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Continue from the last frame of this trajectory (written by this command, same schedule); '
+    'frames are appended when it is the --out file.',
+)
+@click.option('--fix', default=None, help='Atoms held fixed: species or 0-based indices.')
+@click.option('--seed', type=int, default=0, show_default=True, help='Seed of velocities and Langevin noise.')
+@click.option(
+    '--final',
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='Also write the final structure here (e.g. final.xyz).',
+)
+@click.option(
+    '--summary',
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON summary (default: OUT with suffix .json).',
+)
+@click.option('--log', type=click.Path(dir_okay=False, path_type=Path), default=None, help='ase MD log file.')
+@click.option('--device', default='cpu', show_default=True, help='torch device.')
+@click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
+def md_cmd(
+    model: Path,
+    structure: Path,
+    schedule: str,
+    timestep: float,
+    thermostat: str,
+    friction: float,
+    tdamp: float,
+    pressure: float,
+    pdamp: float,
+    out: Path,
+    stride: int,
+    restart_from: Path | None,
+    fix: str | None,
+    seed: int,
+    final: Path | None,
+    summary: Path | None,
+    log: Path | None,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Molecular dynamics of STRUCTURE with MODEL through a temperature --schedule (e.g. an anneal).
+
+    Exit status 4 when the run explodes (NaN, or temperature far above the schedule), 5 for unknown species.
+    """
+    from aiida_flexo.mlip import MDExplosionError, parse_schedule, run_md
+    from aiida_flexo.mlip.md import last_md_step
+
+    try:
+        stages = parse_schedule(schedule)
+    except ValueError as exc:
+        fail(str(exc))
+    start_step = 0
+    append = False
+    if restart_from is not None:
+        atoms = _read_structure(restart_from)
+        try:
+            start_step = last_md_step(atoms)
+        except ValueError as exc:
+            fail(f'{restart_from}: {exc}')
+        append = out.resolve() == restart_from.resolve()
+    else:
+        atoms = _read_structure(structure)
+    calculator = _load(model, device)
+    _check_species(atoms, calculator)
+    try:
+        result = run_md(
+            atoms,
+            calculator,
+            stages,
+            timestep_fs=timestep,
+            thermostat=thermostat,
+            friction_per_fs=friction,
+            tdamp_fs=tdamp,
+            pressure_GPa=pressure,
+            pdamp_fs=pdamp,
+            trajectory=out,
+            stride=stride,
+            fix=fix,
+            seed=seed,
+            start_step=start_step,
+            append=append,
+            log=log,
+        )
+    except MDExplosionError as exc:
+        _stop(f'{exc}; the trajectory up to the last good frame is in {out}', EXIT_UNSTABLE)
+    except ValueError as exc:
+        fail(str(exc))
+    if final is not None:
+        _write_structure(result.atoms, final)
+    data = result.summary()
+    data.update(
+        {
+            'model': str(model),
+            'structure': str(structure),
+            'restart_from': _str(restart_from),
+            'start_step': start_step,
+            'schedule': [[s.temperature_K, s.n_steps] for s in stages],
+            'timestep_fs': timestep,
+            'thermostat': thermostat,
+            'stride': stride,
+        }
+    )
+    summary = summary or out.with_suffix('.json')
+    summary.write_text(json.dumps(data, indent=2))
+    if as_json:
+        echo_json(data)
+    else:
+        means = ', '.join('-' if t is None else f'{t:.0f}' for t in result.stage_mean_temperatures_K)
+        click.echo(
+            f'{result.n_steps} steps, {result.n_frames} frames written to {out}; mean T per stage: {means} K'
+        )

@@ -1,0 +1,292 @@
+"""Structure relaxation with any ase calculator: positions (optionally the cell), fixed atoms, a trajectory.
+
+Fixed atoms (a sublattice of a flexo supercell, or explicit indices) are held by ase's ``FixAtoms``: their
+positions are never changed, bit for bit. The trajectory (ase ``.traj``) is written frame by frame as the
+optimizer runs, with energy, forces and stress, so a killed relaxation restarts from its last frame
+(:func:`read_structure` with ``index=-1``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.constraints import FixAtoms
+
+#: Optimizer names accepted by :func:`relax` (case-insensitive) -> ase class path.
+OPTIMIZERS = {'FIRE': 'ase.optimize.FIRE', 'BFGS': 'ase.optimize.BFGS', 'LBFGS': 'ase.optimize.LBFGS'}
+
+
+class RelaxationError(RuntimeError):
+    """The relaxation could not continue (NaN energy/forces, an exploding structure)."""
+
+
+@dataclass
+class RelaxResult:
+    """Outcome of :func:`relax`.
+
+    Attributes:
+        atoms: relaxed copy (with ``FixAtoms`` on the fixed atoms, and a single-point calculator holding the
+            final energy, forces and stress).
+        energy: final potential energy, eV.
+        max_force: largest force norm over the free atoms, eV/Å.
+        converged: whether the optimizer reached ``fmax`` (and, with ``relax_cell``, the stress criterion).
+        n_steps: optimizer steps taken.
+        fixed_indices: indices of the atoms held fixed.
+        max_stress: largest absolute stress component, eV/Å³ (``None`` unless the cell was relaxed).
+    """
+
+    atoms: Atoms
+    energy: float
+    max_force: float
+    converged: bool
+    n_steps: int
+    fixed_indices: list[int] = field(default_factory=list)
+    max_stress: float | None = None
+
+    def summary(self) -> dict:
+        """JSON-ready summary (energy eV, forces eV/Å, stress eV/Å³ and GPa)."""
+        from aiida_flexo.units import EV_PER_A3_TO_GPA
+
+        return {
+            'energy_eV': self.energy,
+            'max_force_eV_A': self.max_force,
+            'converged': self.converged,
+            'n_steps': self.n_steps,
+            'n_atoms': len(self.atoms),
+            'n_fixed': len(self.fixed_indices),
+            'fixed_indices': list(self.fixed_indices),
+            'max_stress_GPa': None if self.max_stress is None else self.max_stress * EV_PER_A3_TO_GPA,
+            'cell': np.asarray(self.atoms.cell[:]).tolist(),
+        }
+
+
+def parse_fix(spec: str | Sequence[int] | None, atoms: Atoms) -> list[int]:
+    """Indices of the atoms to hold fixed.
+
+    Args:
+        spec: ``None`` or ``''`` -> ``[]``; species such as ``'Ba'`` or ``'Ba,O'`` -> all atoms of those species;
+            indices such as ``'0,3,5'`` or ``[0, 3, 5]`` -> those atoms (0-based; negative indices count from the
+            end as in Python).
+        atoms: the structure.
+
+    Returns:
+        Sorted unique indices.
+
+    Raises:
+        ValueError: unknown species, an index out of range, or a mix of species and indices.
+    """
+    if spec is None:
+        return []
+    n = len(atoms)
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return _check_indices([int(spec)], n)
+    if isinstance(spec, str):
+        tokens = [t.strip() for t in spec.replace(' ', ',').split(',') if t.strip()]
+        if not tokens:
+            return []
+        is_index = [_is_int(t) for t in tokens]
+        if all(is_index):
+            return _check_indices([int(t) for t in tokens], n)
+        if any(is_index):
+            raise ValueError(f'fix spec {spec!r} mixes species and indices; give either species or indices')
+        symbols = np.array(atoms.get_chemical_symbols())
+        present = sorted(set(symbols))
+        unknown = [t for t in tokens if t not in present]
+        if unknown:
+            raise ValueError(
+                f'fix spec {spec!r}: species {unknown} not in the structure (it contains {present}); '
+                'give chemical symbols present in the structure or 0-based atom indices'
+            )
+        return sorted(int(i) for i in np.flatnonzero(np.isin(symbols, tokens)))
+    try:
+        indices = [int(i) for i in spec]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f'fix spec {spec!r} is neither a string nor a sequence of integers') from exc
+    if any(float(i) != float(j) for i, j in zip(indices, spec)):
+        raise ValueError(f'fix spec {spec!r}: indices must be integers')
+    return _check_indices(indices, n)
+
+
+def _is_int(token: str) -> bool:
+    try:
+        int(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_indices(indices: Sequence[int], n: int) -> list[int]:
+    bad = [i for i in indices if not -n <= i < n]
+    if bad:
+        raise ValueError(f'fix indices {bad} out of range for a structure of {n} atoms (valid: 0..{n - 1})')
+    return sorted({i % n for i in indices})
+
+
+def read_structure(path: str | Path, index: int | str = -1) -> Atoms:
+    """A structure from any ase-readable file; for trajectories the last frame (``index=-1``) by default.
+
+    Reading the last frame of a relaxation or MD trajectory is how a killed run restarts. When the last frame of
+    an ase ``.traj`` is damaged (the writer died mid-frame), the last intact frame is returned instead.
+    """
+    from ase.io import read
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: no such structure file')
+    try:
+        atoms = read(path, index=index)
+    except Exception as exc:  # noqa: BLE001 - ase raises many types
+        atoms = _last_intact_frame(path) if (path.suffix == '.traj' and index == -1) else None
+        if atoms is None:
+            raise ValueError(
+                f'{path}: could not be read as a structure ({type(exc).__name__}: {exc})'
+            ) from exc
+    if isinstance(atoms, list):
+        if not atoms:
+            raise ValueError(f'{path}: contains no structure')
+        atoms = atoms[-1]
+    return atoms
+
+
+def _last_intact_frame(path: Path) -> Atoms | None:
+    from ase.io.trajectory import Trajectory
+
+    try:
+        with Trajectory(str(path)) as traj:
+            for i in range(len(traj) - 1, -1, -1):
+                try:
+                    return traj[i]
+                except Exception:  # noqa: BLE001, S112 - a damaged frame: try the one before
+                    continue
+    except Exception:  # noqa: BLE001 - not a trajectory at all
+        return None
+    return None
+
+
+def _optimizer_class(name: str):
+    import importlib
+
+    key = name.upper()
+    if key not in OPTIMIZERS:
+        raise ValueError(f'unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}')
+    module, cls = OPTIMIZERS[key].rsplit('.', 1)
+    return getattr(importlib.import_module(module), cls)
+
+
+def free_max_force(forces: np.ndarray, fixed: Sequence[int]) -> float:
+    """Largest force norm (eV/Å) over the atoms not in ``fixed``."""
+    mask = np.ones(len(forces), dtype=bool)
+    mask[list(fixed)] = False
+    if not mask.any():
+        return 0.0
+    return float(np.max(np.linalg.norm(forces[mask], axis=1)))
+
+
+def relax(
+    atoms: Atoms,
+    calculator: Calculator,
+    *,
+    fix=None,
+    fmax: float = 0.01,
+    max_steps: int = 500,
+    optimizer: str = 'FIRE',
+    relax_cell: bool = False,
+    trajectory: str | Path | None = None,
+    log: str | Path | None = None,
+) -> RelaxResult:
+    """Relax ``atoms`` (not modified) with ``calculator``.
+
+    Args:
+        atoms: the starting structure (a restart passes the last frame of a trajectory).
+        calculator: an ase calculator (e.g. :func:`aiida_flexo.mlip.load_calculator`).
+        fix: atoms to hold fixed, see :func:`parse_fix` (species, indices, or ``None``); constraints already on
+            ``atoms`` are replaced. Their Cartesian positions stay bit-identical; with ``relax_cell`` the cell
+            strain carries them along, so their fractional coordinates stay fixed instead.
+        fmax: force tolerance, eV/Å (with ``relax_cell``, also the tolerance of ase's cell filter on the
+            stress times the volume, in eV per atom-equivalent).
+        max_steps: maximum optimizer steps.
+        optimizer: ``FIRE``, ``BFGS`` or ``LBFGS``.
+        relax_cell: also relax the cell (``ase.filters.FrechetCellFilter``, zero target stress).
+        trajectory: ase ``.traj`` file written frame by frame as the optimizer goes (overwritten).
+        log: optimizer log file (``None``: no log; ``'-'``: stdout).
+
+    Returns:
+        :class:`RelaxResult`.
+
+    Raises:
+        ValueError: bad ``fix``, ``optimizer``, ``fmax`` or ``max_steps``.
+        RelaxationError: NaN or infinite energy/forces during the relaxation.
+    """
+    if not fmax > 0:
+        raise ValueError(f'fmax must be positive (eV/Å), got {fmax}')
+    if max_steps < 0:
+        raise ValueError(f'max_steps must be >= 0, got {max_steps}')
+    opt_class = _optimizer_class(optimizer)
+    work = atoms.copy()
+    work.calc = calculator
+    fixed = parse_fix(fix, work)
+    work.set_constraint(FixAtoms(indices=fixed) if fixed else None)
+    if relax_cell:
+        from ase.filters import FrechetCellFilter
+
+        target = FrechetCellFilter(work)
+    else:
+        target = work
+
+    traj = None
+    if trajectory is not None:
+        from ase.io.trajectory import Trajectory
+
+        Path(trajectory).parent.mkdir(parents=True, exist_ok=True)
+        traj = Trajectory(str(trajectory), 'w', work)
+    logfile = None if log is None else str(log)
+    try:
+        opt = opt_class(target, logfile=logfile)
+
+        def check_finite() -> None:
+            energy = work.get_potential_energy()
+            forces = work.get_forces(apply_constraint=False)
+            if not (math.isfinite(energy) and np.all(np.isfinite(forces))):
+                raise RelaxationError(
+                    f'NaN or infinite energy/forces at step {opt.nsteps} (energy {energy}); the structure left the '
+                    'range the potential was trained on: check the starting structure, use a smaller step '
+                    '(FIRE) or retrain with such configurations'
+                )
+
+        opt.attach(check_finite, interval=1)
+        if traj is not None:
+            opt.attach(traj.write, interval=1)
+        check_finite()
+        converged = bool(opt.run(fmax=fmax, steps=max_steps))
+        n_steps = int(opt.nsteps)
+    finally:
+        if traj is not None:
+            traj.close()
+
+    energy = float(work.get_potential_energy())
+    forces = work.get_forces(apply_constraint=False)
+    stress = work.get_stress(voigt=False) if all(work.pbc) else None
+    result_atoms = work.copy()
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    results = {'energy': energy, 'forces': forces}
+    if stress is not None:
+        from ase.stress import full_3x3_to_voigt_6_stress
+
+        results['stress'] = full_3x3_to_voigt_6_stress(stress)
+    result_atoms.calc = SinglePointCalculator(result_atoms, **results)
+    return RelaxResult(
+        atoms=result_atoms,
+        energy=energy,
+        max_force=free_max_force(forces, fixed),
+        converged=converged,
+        n_steps=n_steps,
+        fixed_indices=fixed,
+        max_stress=float(np.max(np.abs(stress))) if (relax_cell and stress is not None) else None,
+    )
