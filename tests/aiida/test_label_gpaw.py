@@ -13,7 +13,11 @@ gpaw = pytest.importorskip('gpaw', reason='GPAW is not installed (bash scripts/i
 ENGINE_INPUTS = {
     'protocol': 'fast',
     'cutoff': 250.0,
-    'kpoints': [3, 3, 3],  # odd: Γ-centred, keeps the symmetry of diamond (even MP meshes do not in the fcc cell)
+    'kpoints': [
+        3,
+        3,
+        3,
+    ],  # odd: Γ-centred, keeps the symmetry of diamond (even MP meshes do not in the fcc cell)
     'berry_phase': True,
     'born_charges': {'enabled': False, 'atoms': [0], 'directions': 'z', 'scheme': 'central'},
 }
