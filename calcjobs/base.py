@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from aiida import orm
 from aiida.common.datastructures import CalcInfo, CodeInfo
 from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
@@ -58,6 +59,11 @@ class FlexoCalcJob(CalcJob):
         )
         spec.exit_code(302, 'ERROR_MISSING_FILE', message='expected output file {filename} was not retrieved')
 
+    def write_text(self, folder, name: str, text: str) -> None:
+        """Write an input file into the sandbox folder."""
+        with folder.open(name, 'w') as handle:
+            handle.write(text)
+
     def write_inputs(self, folder) -> list[tuple[str, str, str]]:
         """Write inputs into the sandbox ``folder``; return the local copy list (uuid, source, target)."""
         return []
@@ -99,6 +105,21 @@ class FlexoParser(Parser):
     def _text(self, name: str) -> str:
         names = self.retrieved.base.repository.list_object_names()
         return self.retrieved.base.repository.get_object_content(name) if name in names else ''
+
+    def _bytes(self, name: str) -> bytes | None:
+        if name not in self.retrieved.base.repository.list_object_names():
+            return None
+        return self.retrieved.base.repository.get_object_content(name, mode='rb')
+
+    def out_file(self, label: str, name: str) -> bool:
+        """Attach the retrieved file ``name`` as a SinglefileData output ``label``; False when it is missing."""
+        import io
+
+        content = self._bytes(name)
+        if not content:
+            return False
+        self.out(label, orm.SinglefileData(io.BytesIO(content), filename=name))
+        return True
 
     def read_status(self) -> dict | None:
         """``{"exit_status": int, "message": str}`` written by the executable, or None if it never finished."""

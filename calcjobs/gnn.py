@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
@@ -31,13 +30,6 @@ TRAIN_OPTIONS = {
     'max_time': '--max-time',
 }
 TRAIN_FLAGS = ('float64',)
-
-
-class _GnnParser(FlexoParser):
-    def _bytes(self, name: str) -> bytes | None:
-        if name not in self.retrieved.base.repository.list_object_names():
-            return None
-        return self.retrieved.base.repository.get_object_content(name, mode='rb')
 
 
 class GnnTrainCalculation(FlexoCalcJob):
@@ -69,8 +61,7 @@ class GnnTrainCalculation(FlexoCalcJob):
         spec.output('log', valid_type=orm.SinglefileData, required=False, help='Per-epoch metrics (CSV).')
 
     def write_inputs(self, folder):
-        with folder.open('frames.xyz', 'w') as handle:
-            handle.write(_frames_text(self.inputs.frames))
+        self.write_text(folder, 'frames.xyz', _frames_text(self.inputs.frames))
         return []
 
     def command_arguments(self):
@@ -78,17 +69,13 @@ class GnnTrainCalculation(FlexoCalcJob):
         return options_to_arguments(parameters, TRAIN_OPTIONS, TRAIN_FLAGS)
 
 
-class GnnTrainParser(_GnnParser):
+class GnnTrainParser(FlexoParser):
     def parse_summary(self, summary):
-        model = self._bytes(MODEL_FILE)
-        if model is None:
+        if not self.out_file('model', MODEL_FILE):
             return self.exit_codes.ERROR_MISSING_FILE.format(filename=MODEL_FILE)
-        self.out('model', orm.SinglefileData(io.BytesIO(model), filename=MODEL_FILE))
         self.out('metrics', orm.Dict(summary))
-        for name, label in (('parity.png', 'parity'), ('log.csv', 'log')):
-            content = self._bytes(name)
-            if content:
-                self.out(label, orm.SinglefileData(io.BytesIO(content), filename=name))
+        self.out_file('parity', 'parity.png')
+        self.out_file('log', 'log.csv')
         split = self._text('split.json')
         if split:
             self.out('split', orm.Dict(json.loads(split)))
@@ -148,7 +135,7 @@ class GnnPredictCalculation(FlexoCalcJob):
         return arguments
 
 
-class GnnPredictParser(_GnnParser):
+class GnnPredictParser(FlexoParser):
     def parse_summary(self, summary):
         text = self._text('predictions.xyz')
         if not text:

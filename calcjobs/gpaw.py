@@ -31,7 +31,8 @@ ENGINE_EXIT_CODES = {
 }
 
 
-def _validate_parameters(value, _):
+def validate_engine_inputs(value, _):
+    """Port validator: a Dict of engine-neutral inputs (:class:`aiida_flexo.engines.inputs.EngineInputs`)."""
     from aiida_flexo.engines.inputs import EngineInputs, InputsError
 
     try:
@@ -55,7 +56,7 @@ class GpawCalculation(FlexoCalcJob):
         spec.input(
             'parameters',
             valid_type=orm.Dict,
-            validator=_validate_parameters,
+            validator=validate_engine_inputs,
             help='Engine-neutral inputs (aiida_flexo.engines.inputs.EngineInputs.to_dict()).',
         )
         spec.input(
@@ -81,10 +82,8 @@ class GpawCalculation(FlexoCalcJob):
             spec.exit_code(status, label, message=message)
 
     def write_inputs(self, folder):
-        with folder.open('input.json', 'w') as handle:
-            handle.write(json.dumps(self.inputs.parameters.get_dict(), indent=1))
-        with folder.open('structure.xyz', 'w') as handle:
-            handle.write(structure_to_extxyz(self.inputs.structure))
+        self.write_text(folder, 'input.json', json.dumps(self.inputs.parameters.get_dict(), indent=1))
+        self.write_text(folder, 'structure.xyz', structure_to_extxyz(self.inputs.structure))
         return []
 
     def command_arguments(self):

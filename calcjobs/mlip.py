@@ -6,8 +6,6 @@ executable and its exit statuses: 3 not converged, 4 NaN or exploding MD, 5 spec
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
@@ -85,11 +83,6 @@ def _validate_parameters(mapping, flags=()):
 class _MlipParser(FlexoParser):
     EXIT_STATUS_CODES = {3: 'ERROR_NOT_CONVERGED', 4: 'ERROR_UNSTABLE', 5: 'ERROR_MISSING_SPECIES'}
 
-    def _bytes(self, name: str) -> bytes | None:
-        if name not in self.retrieved.base.repository.list_object_names():
-            return None
-        return self.retrieved.base.repository.get_object_content(name, mode='rb')
-
 
 def _mlip_exit_codes(spec) -> None:
     spec.exit_code(303, 'ERROR_NOT_CONVERGED', message='not converged: {message}')
@@ -131,8 +124,7 @@ class MlipTrainCalculation(FlexoCalcJob):
         _mlip_exit_codes(spec)
 
     def write_inputs(self, folder):
-        with folder.open('frames.xyz', 'w') as handle:
-            handle.write(_frames_text(self.inputs.frames))
+        self.write_text(folder, 'frames.xyz', _frames_text(self.inputs.frames))
         return []
 
     def command_arguments(self):
@@ -150,13 +142,12 @@ def _frames_text(frames: FramesData) -> str:
 
 class MlipTrainParser(_MlipParser):
     def parse_summary(self, summary):
-        model = self._bytes(MODEL_FILE)
-        if model is None:
+        if not self.out_file('model', MODEL_FILE):
             return self.exit_codes.ERROR_MISSING_FILE.format(filename=MODEL_FILE)
-        self.out('model', orm.SinglefileData(io.BytesIO(model), filename=MODEL_FILE))
         self.out('metrics', orm.Dict(summary))
-        curve = self._text('learning_curve.csv')
-        self.out('learning_curve', singlefile_from_text(curve, 'learning_curve.csv'))
+        self.out(
+            'learning_curve', singlefile_from_text(self._text('learning_curve.csv'), 'learning_curve.csv')
+        )
         split = self._text('split.json')
         if split:
             import json
@@ -168,7 +159,47 @@ class MlipTrainParser(_MlipParser):
 # ------------------------------------------------------------------------------------------------ relaxation
 
 
-class MlipRelaxCalculation(FlexoCalcJob):
+class _ModelOnStructure(FlexoCalcJob):
+    """A structure, a model, fixed atoms and an optional trajectory to continue from (relax and md)."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('structure', valid_type=orm.StructureData, help='The starting structure.')
+        spec.input('model', valid_type=orm.SinglefileData, help='Packaged Allegro model (flexo.mlip.train).')
+        spec.input(
+            'fix', valid_type=orm.Str, required=False, help='Fixed atoms: species ("Ba") or indices ("0,3").'
+        )
+        spec.input(
+            'restart_trajectory',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help='Continue from the last frame of this ase trajectory (an unconverged or killed run).',
+        )
+        spec.output('summary', valid_type=orm.Dict, required=False)
+        spec.output(
+            'trajectory_file', valid_type=orm.SinglefileData, required=False, help='ase .traj (restarts).'
+        )
+        _mlip_exit_codes(spec)
+
+    def write_inputs(self, folder):
+        self.write_text(folder, 'structure.xyz', structure_to_extxyz(self.inputs.structure))
+        copies = [(self.inputs.model.uuid, self.inputs.model.filename, MODEL_FILE)]
+        if 'restart_trajectory' in self.inputs:
+            node = self.inputs.restart_trajectory
+            copies.append((node.uuid, node.filename, 'restart.traj'))
+        return copies
+
+    def common_arguments(self) -> list[str]:
+        arguments = []
+        if 'fix' in self.inputs and self.inputs.fix.value:
+            arguments += ['--fix', self.inputs.fix.value]
+        if 'restart_trajectory' in self.inputs:
+            arguments += ['--restart-from', 'restart.traj']
+        return arguments
+
+
+class MlipRelaxCalculation(_ModelOnStructure):
     """Relax a structure with an Allegro potential, some atoms fixed (``aiida-flexo mlip relax``)."""
 
     SUBCOMMAND = ('mlip', 'relax', MODEL_FILE, 'structure.xyz', '--out', 'relaxed.xyz')
@@ -177,8 +208,6 @@ class MlipRelaxCalculation(FlexoCalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData, help='Structure to relax.')
-        spec.input('model', valid_type=orm.SinglefileData, help='Packaged Allegro model (flexo.mlip.train).')
         spec.input(
             'parameters',
             valid_type=orm.Dict,
@@ -186,44 +215,17 @@ class MlipRelaxCalculation(FlexoCalcJob):
             validator=_validate_parameters(RELAX_OPTIONS, ('relax_cell',)),
             help='fmax (eV/Å), max_steps, optimizer (FIRE/BFGS/LBFGS), relax_cell.',
         )
-        spec.input(
-            'fix', valid_type=orm.Str, required=False, help='Fixed atoms: species ("Ba") or indices ("0,3").'
-        )
-        spec.input(
-            'restart_trajectory',
-            valid_type=orm.SinglefileData,
-            required=False,
-            help='Continue from the last frame of this ase trajectory (an unconverged or killed relaxation).',
-        )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.relax'
         spec.output('relaxed_structure', valid_type=orm.StructureData, required=False)
         spec.output('energy', valid_type=orm.Float, required=False, help='Energy of the last frame, eV.')
         spec.output('max_force', valid_type=orm.Float, required=False, help='Max |F| over free atoms, eV/Å.')
-        spec.output('summary', valid_type=orm.Dict, required=False)
         spec.output('trajectory', valid_type=orm.TrajectoryData, required=False)
-        spec.output(
-            'trajectory_file', valid_type=orm.SinglefileData, required=False, help='ase .traj (restarts).'
-        )
-        _mlip_exit_codes(spec)
-
-    def write_inputs(self, folder):
-        with folder.open('structure.xyz', 'w') as handle:
-            handle.write(structure_to_extxyz(self.inputs.structure))
-        copies = [(self.inputs.model.uuid, self.inputs.model.filename, MODEL_FILE)]
-        if 'restart_trajectory' in self.inputs:
-            node = self.inputs.restart_trajectory
-            copies.append((node.uuid, node.filename, 'restart.traj'))
-        return copies
 
     def command_arguments(self):
         parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         arguments = options_to_arguments(parameters, RELAX_OPTIONS, ('relax_cell',))
         arguments += ['--trajectory', 'relax.traj', '--log', 'relax.log', '--summary', 'relax.json']
-        if 'fix' in self.inputs and self.inputs.fix.value:
-            arguments += ['--fix', self.inputs.fix.value]
-        if 'restart_trajectory' in self.inputs:
-            arguments += ['--restart-from', 'restart.traj']
-        return arguments
+        return arguments + self.common_arguments()
 
 
 class MlipRelaxParser(_MlipParser):
@@ -231,9 +233,7 @@ class MlipRelaxParser(_MlipParser):
 
     def parse_partial(self):
         """A killed or failed relaxation still leaves its trajectory: keep it for the restart."""
-        content = self._bytes('relax.traj')
-        if content:
-            self.out('trajectory_file', orm.SinglefileData(io.BytesIO(content), filename='relax.traj'))
+        self.out_file('trajectory_file', 'relax.traj')
 
     def parse_summary(self, summary):
         text = self._text('relaxed.xyz')
@@ -244,10 +244,8 @@ class MlipRelaxParser(_MlipParser):
         self.out('energy', orm.Float(summary['energy_eV']))
         self.out('max_force', orm.Float(summary['max_force_eV_A']))
         self.out('summary', orm.Dict(summary))
-        content = self._bytes('relax.traj')
-        if content:
-            self.out('trajectory_file', orm.SinglefileData(io.BytesIO(content), filename='relax.traj'))
-            frames = read_ase_trajectory(content)
+        if self.out_file('trajectory_file', 'relax.traj'):
+            frames = read_ase_trajectory(self._bytes('relax.traj'))
             if frames:
                 self.out('trajectory', trajectory_from_frames(frames))
         return ExitCode(0)
@@ -256,7 +254,7 @@ class MlipRelaxParser(_MlipParser):
 # ------------------------------------------------------------------------------------------ molecular dynamics
 
 
-class MlipMdCalculation(FlexoCalcJob):
+class MlipMdCalculation(_ModelOnStructure):
     """Molecular dynamics through a temperature schedule with an Allegro potential (``aiida-flexo mlip md``)."""
 
     SUBCOMMAND = ('mlip', 'md', MODEL_FILE, 'structure.xyz', '--out', 'md.traj')
@@ -265,8 +263,6 @@ class MlipMdCalculation(FlexoCalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('structure', valid_type=orm.StructureData)
-        spec.input('model', valid_type=orm.SinglefileData)
         spec.input(
             'schedule',
             valid_type=orm.List,
@@ -279,50 +275,26 @@ class MlipMdCalculation(FlexoCalcJob):
             validator=_validate_parameters(MD_OPTIONS),
             help=f'MD options: {", ".join(MD_OPTIONS)}.',
         )
-        spec.input('fix', valid_type=orm.Str, required=False)
-        spec.input('restart_trajectory', valid_type=orm.SinglefileData, required=False)
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.md'
         spec.output('trajectory', valid_type=orm.TrajectoryData, required=False, help='Thinned trajectory.')
         spec.output('final_structure', valid_type=orm.StructureData, required=False)
-        spec.output('summary', valid_type=orm.Dict, required=False)
-        spec.output(
-            'trajectory_file', valid_type=orm.SinglefileData, required=False, help='ase .traj (restarts).'
-        )
-        _mlip_exit_codes(spec)
-
-    def write_inputs(self, folder):
-        with folder.open('structure.xyz', 'w') as handle:
-            handle.write(structure_to_extxyz(self.inputs.structure))
-        copies = [(self.inputs.model.uuid, self.inputs.model.filename, MODEL_FILE)]
-        if 'restart_trajectory' in self.inputs:
-            node = self.inputs.restart_trajectory
-            copies.append((node.uuid, node.filename, 'restart.traj'))
-        return copies
 
     def command_arguments(self):
         schedule = ','.join(f'{float(t)}:{int(n)}' for t, n in self.inputs.schedule.get_list())
         parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         arguments = ['--schedule', schedule, *options_to_arguments(parameters, MD_OPTIONS)]
         arguments += ['--final', 'final.xyz', '--summary', 'md.json', '--log', 'md.log']
-        if 'fix' in self.inputs and self.inputs.fix.value:
-            arguments += ['--fix', self.inputs.fix.value]
-        if 'restart_trajectory' in self.inputs:
-            arguments += ['--restart-from', 'restart.traj']
-        return arguments
+        return arguments + self.common_arguments()
 
 
 class MlipMdParser(_MlipParser):
     def parse_partial(self):
-        content = self._bytes('md.traj')
-        if content:
-            self.out('trajectory_file', orm.SinglefileData(io.BytesIO(content), filename='md.traj'))
+        self.out_file('trajectory_file', 'md.traj')
 
     def parse_summary(self, summary):
-        content = self._bytes('md.traj')
-        if not content:
+        if not self.out_file('trajectory_file', 'md.traj'):
             return self.exit_codes.ERROR_MISSING_FILE.format(filename='md.traj')
-        self.out('trajectory_file', orm.SinglefileData(io.BytesIO(content), filename='md.traj'))
-        frames = read_ase_trajectory(content)
+        frames = read_ase_trajectory(self._bytes('md.traj'))
         trajectory = trajectory_from_frames(frames)
         temperatures = [a.info.get('temperature_K', np.nan) for a in frames]
         if not np.all(np.isnan(temperatures)):

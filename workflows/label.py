@@ -16,6 +16,7 @@ from aiida.common import AttributeDict
 from aiida.engine import WorkChain
 
 from aiida_flexo.calcjobs.functions.frames import gather_frames
+from aiida_flexo.calcjobs.gpaw import validate_engine_inputs
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
@@ -26,16 +27,6 @@ ENGINES = ('gpaw', 'vasp')
 def _validate_engine(value, _):
     if value.value not in ENGINES:
         return f'unknown engine "{value.value}": choose one of {ENGINES}'
-    return None
-
-
-def _validate_engine_inputs(value, _):
-    from aiida_flexo.engines.inputs import EngineInputs, InputsError
-
-    try:
-        EngineInputs.from_dict(value.get_dict()).validate()
-    except (InputsError, TypeError, ValueError) as exc:
-        return f'invalid engine inputs: {exc}'
     return None
 
 
@@ -60,7 +51,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         spec.input(
             'engine_inputs',
             valid_type=orm.Dict,
-            validator=_validate_engine_inputs,
+            validator=validate_engine_inputs,
             help='Engine-neutral DFT inputs (EngineInputs.to_dict()), the same for every frame.',
         )
         spec.input(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import click
@@ -27,11 +26,6 @@ from aiida_flexo.cli import echo_json, fail
 EXIT_NOT_CONVERGED = 3
 EXIT_UNSTABLE = 4
 EXIT_MISSING_SPECIES = 5
-
-
-def _stop(message: str, status: int) -> None:
-    click.echo(f'Error: {message}', err=True)
-    sys.exit(status)
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -75,7 +69,7 @@ def _check_species(atoms, calculator) -> None:
     try:
         check_species(atoms, calculator.type_names, calculator.model_path)
     except MissingSpeciesError as exc:
-        _stop(str(exc), EXIT_MISSING_SPECIES)
+        fail(str(exc), EXIT_MISSING_SPECIES)
 
 
 @click.group('mlip')
@@ -254,7 +248,7 @@ def eval_cmd(model: Path, data: Path, as_json: bool, device: str) -> None:
             check_species(atoms, calculator.type_names, model)
         result = error_metrics(calculator, frames, source=str(data))
     except MissingSpeciesError as exc:
-        _stop(str(exc), EXIT_MISSING_SPECIES)
+        fail(str(exc), EXIT_MISSING_SPECIES)
     except FramesError as exc:
         fail(str(exc))
     if as_json:
@@ -368,7 +362,7 @@ def relax_cmd(
             log=log,
         )
     except RelaxationError as exc:
-        _stop(str(exc), EXIT_UNSTABLE)
+        fail(str(exc), EXIT_UNSTABLE)
     except ValueError as exc:
         fail(str(exc))
     _write_structure(result.atoms, out)
@@ -396,7 +390,7 @@ def relax_cmd(
             f'{result.max_force:.4g} eV/Å; wrote {out} and {summary}'
         )
     if not result.converged:
-        _stop(
+        fail(
             f'not converged within {max_steps} steps (max |F| {result.max_force:.4g} eV/Å > {fmax}); continue '
             f'with --restart-from {trajectory or out}',
             EXIT_NOT_CONVERGED,
@@ -523,7 +517,7 @@ def md_cmd(
             log=log,
         )
     except MDExplosionError as exc:
-        _stop(f'{exc}; the trajectory up to the last good frame is in {out}', EXIT_UNSTABLE)
+        fail(f'{exc}; the trajectory up to the last good frame is in {out}', EXIT_UNSTABLE)
     except ValueError as exc:
         fail(str(exc))
     if final is not None:

@@ -44,49 +44,6 @@ DECOMPOSITION_NOTE = (
 # ------------------------------------------------------------------------------------------------ steps
 
 
-def _ase_relax(
-    atoms: Atoms,
-    calculator,
-    fixed: Sequence[int],
-    *,
-    fmax: float = 0.01,
-    max_steps: int = 500,
-    optimizer: str = 'FIRE',
-    trajectory: str | Path | None = None,
-    log: str | Path | None = None,
-) -> tuple[Atoms, dict]:
-    from ase import optimize
-    from ase.constraints import FixAtoms
-
-    if not hasattr(optimize, optimizer):
-        raise ValueError(f'unknown ase optimizer {optimizer!r} (FIRE, BFGS, LBFGS, ...)')
-    work = atoms.copy()
-    work.set_constraint(FixAtoms(indices=list(fixed)) if len(fixed) else None)
-    work.calc = calculator
-    opt = getattr(optimize, optimizer)(
-        work,
-        trajectory=None if trajectory is None else str(trajectory),
-        logfile=None if log is None else str(log),
-    )
-    converged = bool(opt.run(fmax=fmax, steps=max_steps))
-    forces = work.get_forces()
-    free = np.setdiff1d(np.arange(len(work)), np.asarray(list(fixed), dtype=int))
-    info = {
-        'engine': f'ase.optimize.{optimizer}',
-        'energy_eV': float(work.get_potential_energy()),
-        'max_force_eV_A': float(np.linalg.norm(forces[free], axis=1).max()) if len(free) else 0.0,
-        'converged': converged,
-        'n_steps': int(opt.get_number_of_steps()),
-    }
-    relaxed = Atoms(
-        symbols=work.get_chemical_symbols(),
-        positions=work.positions.copy(),
-        cell=work.cell.copy(),
-        pbc=work.pbc,
-    )
-    return relaxed, info
-
-
 def relax_structure(
     atoms: Atoms,
     calculator,
@@ -95,15 +52,11 @@ def relax_structure(
 ) -> tuple[Atoms, dict]:
     """Relax ``atoms`` with an ase calculator keeping ``fixed`` exactly in place; returns (relaxed copy, info dict).
 
-    Uses :func:`aiida_flexo.mlip.relax` when that package is importable (imported here, lazily), otherwise ase's
-    optimizers with FixAtoms. Options: fmax (eV/Å), max_steps, optimizer, trajectory, log.
+    Uses :func:`aiida_flexo.mlip.relax` (ase optimizers, FixAtoms). Options: fmax (eV/Å), max_steps, optimizer,
+    trajectory, log.
     """
-    try:
-        from aiida_flexo.mlip import relax as mlip_relax
-    except ImportError:
-        mlip_relax = None
-    if mlip_relax is None:
-        return _ase_relax(atoms, calculator, fixed, **options)
+    from aiida_flexo.mlip.relax import relax as mlip_relax
+
     result = mlip_relax(atoms, calculator, fix=list(fixed), **options)
     info = {
         'engine': 'aiida_flexo.mlip.relax',

@@ -33,6 +33,7 @@ import numpy as np
 from ase import Atoms
 
 from aiida_flexo.flexo.convention import AXES, CONVENTION, Component
+from aiida_flexo.mlip.relax import parse_fix
 
 #: Largest maximum strain accepted (the method is linear response: keep strains well below 1 %).
 MAX_STRAIN_LIMIT = 0.05
@@ -108,39 +109,6 @@ def orthogonal_unit_cell(bulk: Atoms, tol: float = 1e-5, max_index: int = 3) -> 
     symbols = [bulk.get_chemical_symbols()[b] for b in index]
     unit = Atoms(symbols=symbols, positions=np.array(positions), cell=new_cell, pbc=True)
     return unit, np.array(index, dtype=int)
-
-
-def parse_fix(spec: str | Sequence[int] | None, atoms: Atoms) -> list[int]:
-    """Indices of the fixed atoms: None -> []; 'Ba' or 'Ba,O' -> those species; '0,3,5' or [0, 3, 5] -> indices.
-
-    Same semantics as ``aiida_flexo.mlip.parse_fix`` (kept here so the science core needs no MLIP import).
-    """
-    if spec is None:
-        return []
-    n = len(atoms)
-    if isinstance(spec, str):
-        tokens = [t.strip() for t in spec.split(',') if t.strip()]
-        if not tokens:
-            return []
-        if all(t.lstrip('-').isdigit() for t in tokens):
-            spec = [int(t) for t in tokens]
-        else:
-            symbols = np.array(atoms.get_chemical_symbols())
-            present = sorted(set(symbols))
-            chosen = []
-            for token in tokens:
-                if token not in present:
-                    raise ValueError(
-                        f'fix: species {token!r} is not in the structure (species present: {", ".join(present)}); '
-                        'give species names like "Ba" or "Ba,O", or atom indices like "0,3,5"'
-                    )
-                chosen.extend(np.where(symbols == token)[0].tolist())
-            return sorted(chosen)
-    indices = sorted({int(i) for i in spec})
-    bad = [i for i in indices if i < 0 or i >= n]
-    if bad:
-        raise ValueError(f'fix: atom indices {bad} out of range for a structure of {n} atoms (0 … {n - 1})')
-    return indices
 
 
 def _shape_functions(shape: str):

@@ -96,11 +96,11 @@ def parse_fix(spec: str | Sequence[int] | None, atoms: Atoms) -> list[int]:
         if any(is_index):
             raise ValueError(f'fix spec {spec!r} mixes species and indices; give either species or indices')
         symbols = np.array(atoms.get_chemical_symbols())
-        present = sorted(set(symbols))
+        present = sorted(set(atoms.get_chemical_symbols()))
         unknown = [t for t in tokens if t not in present]
         if unknown:
             raise ValueError(
-                f'fix spec {spec!r}: species {unknown} not in the structure (it contains {present}); '
+                f'fix spec {spec!r}: species {unknown} not in the structure (species present: {", ".join(present)}); '
                 'give chemical symbols present in the structure or 0-based atom indices'
             )
         return sorted(int(i) for i in np.flatnonzero(np.isin(symbols, tokens)))
