@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     'born-charges': 'aiida_flexo.cli.polarization:born_charges',
     'flexo': 'aiida_flexo.cli.flexo:flexo',
     'frames': 'aiida_flexo.cli.frames:frames',
+    'label': 'aiida_flexo.cli.label:label',
     'gnn': 'aiida_flexo.cli.gnn:gnn',
     'mlip': 'aiida_flexo.cli.mlip:mlip',
     'engine': 'aiida_flexo.cli.engine:engine',

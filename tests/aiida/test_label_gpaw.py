@@ -75,3 +75,35 @@ def test_label_sic_and_report_a_failed_frame(flexo_code, submit_and_await):
     failed = node.outputs.failed.get_list()
     assert [f['index'] for f in failed] == [2]
     assert failed[0]['exit_status'] == 312 and 'Po' in failed[0]['message']
+
+
+def test_label_cli_submits_and_exports(flexo_code, started_daemon_client, tmp_path):
+    import json
+    import time
+
+    from aiida import orm
+    from ase.io import write
+    from click.testing import CliRunner
+
+    from aiida_flexo.cli import main
+    from aiida_flexo.data import read_frames
+
+    path = tmp_path / 'sic.xyz'
+    write(path, [bulk('SiC', 'zincblende', a=4.36)], format='extxyz')
+    runner = CliRunner()
+    bad = runner.invoke(main, ['label', str(path), '--engine', 'vasp'])
+    assert bad.exit_code != 0 and 'needs --code' in bad.output
+    bad = runner.invoke(main, ['label', str(path), '--born-charges-frames', '3'])
+    assert bad.exit_code != 0 and 'out of range' in bad.output
+    result = runner.invoke(main, ['label', str(path), '--protocol', 'fast', '--json'])
+    assert result.exit_code == 0, result.output
+    node = orm.load_node(json.loads(result.output)['pk'])
+    deadline = time.monotonic() + 600
+    while not node.is_terminated and time.monotonic() < deadline:
+        time.sleep(1)
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    out = tmp_path / 'labelled.xyz'
+    exported = runner.invoke(main, ['frames', 'export', str(node.outputs.labelled.pk), str(out)])
+    assert exported.exit_code == 0, exported.output
+    (frame,) = read_frames(out, require=('energy', 'forces', 'stress', 'dipole'))
+    assert frame.get_chemical_formula() == 'CSi'
