@@ -27,10 +27,10 @@ from aiida_flexo.cli import fail
 
 #: training budgets of the quickstart (a demonstration that fits in minutes on 2 cores)
 QUICKSTART = {
-    'gnn': {'epochs': 60, 'seed': 0, 'threads': 1},
-    'mlip': {'epochs': 8, 'seed': 0, 'model_size': 'tiny'},
+    'gnn': {'epochs': 200, 'seed': 0, 'threads': 1},
+    'mlip': {'epochs': 30, 'seed': 0, 'model_size': 'small'},
     'flexo': {
-        'supercell': {'repeat': 8, 'max_strain': 0.005, 'fix': 'Ba'},
+        'supercell': {'repeat': 14, 'max_strain': 0.005, 'fix': 'Ba'},
         'relax_parameters': {'fmax': 0.05, 'max_steps': 200},
     },
 }
