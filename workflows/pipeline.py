@@ -186,7 +186,7 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
                 protocol=inputs['sampling_protocol'],
                 overrides=inputs.get('sampling', {}),
                 options=options.get('sampling'),
-                engine_inputs=inputs['label'].get('engine_inputs') if engine == 'gpaw' else None,
+                engine_inputs=inputs.get('label', {}).get('engine_inputs') if engine == 'gpaw' else None,
             )
             if engine != 'gpaw':  # VASP MD is not a sampler here: perturbations only
                 sampling.temperatures = orm.List([])

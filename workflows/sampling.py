@@ -23,7 +23,7 @@ from aiida_flexo.calcjobs.functions.frames import (
 from aiida_flexo.calcjobs.mlip import MlipMdCalculation
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
-from aiida_flexo.workflows.protocols import ProtocolMixin
+from aiida_flexo.workflows.protocols import SERIAL_OPTIONS, ProtocolMixin
 
 SAMPLERS = ('gpaw', 'mlip')
 
@@ -103,8 +103,7 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         if sampler == 'gpaw':
             builder.gpaw.gpaw.code = code
             builder.engine_inputs = orm.Dict(engine_inputs or {'protocol': 'fast'})
-            if options:
-                builder.gpaw.gpaw.metadata.options = options
+            builder.gpaw.gpaw.metadata.options = copy.deepcopy(options or SERIAL_OPTIONS)
         else:
             builder.mlip.code = code
             builder.mlip.model = mlip_model

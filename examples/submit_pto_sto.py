@@ -1,0 +1,85 @@
+"""Label PbTiO3/SrTiO3 cells with DFT and train both models: ``verdi -p PROFILE run examples/submit_pto_sto.py``.
+
+The training data of the polar-texture route (issue 9): small bulk and interface cells of PbTiO3 and SrTiO3,
+perturbed (random displacements and strains), labelled with the open DFT engine (GPAW, fast protocol: energy,
+forces, stress, Berry-phase dipole along a, b and c) and used to train the dipole GNN and the Allegro potential,
+all through ``flexo.pipeline`` with no flexo component (``components = []``), so every frame, setting and model is
+on record. Phases (all with the SrTiO3 in-plane lattice parameter 3.905 Å):
+
+* ``pto_para``: PbTiO3, tetragonal c = 4.152 Å, centrosymmetric;
+* ``pto_up``: PbTiO3 polar along +z (B +0.15 Å, O −0.30 Å from the A sublattice);
+* ``pto_x``: PbTiO3 polar along +x (the in-plane components of Néel walls and skyrmion bubbles);
+* ``sto``: SrTiO3 cubic;
+* ``sl_para`` and ``sl_up``: the (PbTiO3)1/(SrTiO3)1 interface cell (10 atoms), centrosymmetric and polar.
+
+Cost on 2 cores (2 daemon workers): about 25 min of DFT for 6 frames per phase, then minutes of training.
+Afterwards: ``aiida-flexo frames export <frames pk> pto_sto.xyz`` writes the labelled frames, and
+``verdi node repo dump <model pk> DIR`` the models (the pks are in ``verdi process show <pk>``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import submit
+
+from aiida_flexo.textures.superlattice import build_superlattice
+from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+# ------------------------------------------------------------------------------------------------- SETTINGS
+FLEXO_CODE = 'aiida-flexo@localhost'
+FRAMES_PER_PHASE = 6
+DISPLACEMENT_A = 0.08  # standard deviation of the random atomic displacements, Å
+STRAIN = 0.015  # maximum random strain component
+POLAR = {'displacement_B': 0.15, 'displacement_O': -0.30}  # Å, relative to the A sublattice
+GNN = {'epochs': 400, 'bec_weight': 0.0, 'seed': 0}
+MLIP = {'epochs': 60, 'model_size': 'small', 'seed': 0}
+# -----------------------------------------------------------------------------------------------------------
+
+
+def phases() -> dict[str, orm.StructureData]:
+    """The bulk and interface cells, by name (StructureData)."""
+    along_x = np.zeros((1, 1, 1, 3))
+    along_x[..., 0] = 1.0
+    cells = {
+        'pto_para': build_superlattice(1, 0, 1, ('PbTiO3', 'SrTiO3')),
+        'pto_up': build_superlattice(1, 0, 1, ('PbTiO3', 'SrTiO3'), seed='uniform', **POLAR),
+        'pto_x': build_superlattice(1, 0, 1, ('PbTiO3', 'SrTiO3'), seed=along_x, **POLAR),
+        'sto': build_superlattice(1, 0, 1, ('SrTiO3', 'PbTiO3')),
+        'sl_para': build_superlattice(1, 1, 1, ('PbTiO3', 'SrTiO3')),
+        'sl_up': build_superlattice(1, 1, 1, ('PbTiO3', 'SrTiO3'), seed='uniform', seed_in='both', **POLAR),
+    }
+    out = {}
+    for name, superlattice in cells.items():
+        atoms = superlattice.atoms.copy()
+        for key in list(atoms.arrays):
+            if key not in ('numbers', 'positions'):
+                del atoms.arrays[key]
+        atoms.info = {}
+        out[name] = orm.StructureData(ase=atoms)
+    return out
+
+
+def main() -> orm.WorkChainNode:
+    code = orm.load_code(FLEXO_CODE)
+    overrides = {
+        'components': [],
+        'sampling': {
+            'temperatures': [],
+            'perturbations': {'n_frames': FRAMES_PER_PHASE, 'displacement': DISPLACEMENT_A, 'strain': STRAIN},
+        },
+        'gnn': GNN,
+        'mlip': MLIP,
+        'thresholds': {},
+    }
+    builder = FlexoPipelineWorkChain.get_builder_from_protocol(
+        code, phases(), protocol='fast', overrides=overrides
+    )
+    builder.metadata.label = 'PbTiO3/SrTiO3 labels and models (GPAW fast)'
+    node = submit(builder)
+    print(f'Submitted FlexoPipelineWorkChain<{node.pk}> ({node.label})')
+    print(f'  follow it:      verdi process list -a -p 1   |   verdi process report {node.pk}')
+    return node
+
+
+main()
