@@ -6,12 +6,12 @@ executable and its exit statuses: 3 not converged, 4 NaN or exploding MD, 5 spec
 
 from __future__ import annotations
 
-import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
 
 from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
 from aiida_flexo.calcjobs.utils import (
+    md_trajectory_from_frames,
     read_ase_trajectory,
     read_extxyz_text,
     singlefile_from_text,
@@ -294,12 +294,7 @@ class MlipMdParser(_MlipParser):
     def parse_summary(self, summary):
         if not self.out_file('trajectory_file', 'md.traj'):
             return self.exit_codes.ERROR_MISSING_FILE.format(filename='md.traj')
-        frames = read_ase_trajectory(self._bytes('md.traj'))
-        trajectory = trajectory_from_frames(frames)
-        temperatures = [a.info.get('temperature_K', np.nan) for a in frames]
-        if not np.all(np.isnan(temperatures)):
-            trajectory.set_array('temperatures', np.array(temperatures, dtype=float))
-        self.out('trajectory', trajectory)
+        self.out('trajectory', md_trajectory_from_frames(read_ase_trajectory(self._bytes('md.traj'))))
         final = self._text('final.xyz')
         if final:
             (atoms,) = read_extxyz_text(final)

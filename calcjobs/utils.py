@@ -50,6 +50,22 @@ def trajectory_from_frames(frames: Sequence[Atoms]) -> orm.TrajectoryData:
     return trajectory
 
 
+def md_trajectory_from_frames(frames: Sequence[Atoms]) -> orm.TrajectoryData:
+    """:func:`trajectory_from_frames` of MD frames written by :func:`aiida_flexo.mlip.run_md`, plus the arrays
+    ``md_steps`` (global MD step of each frame), ``target_temperatures`` (K, the schedule's) and ``temperatures``
+    (K, instantaneous, from the momenta) when the frames carry them."""
+    trajectory = trajectory_from_frames(frames)
+    steps = [a.info.get('md_step') for a in frames]
+    if all(step is not None for step in steps):
+        trajectory.set_array('md_steps', np.array(steps, dtype=int))
+    targets = [a.info.get('target_temperature_K') for a in frames]
+    if all(target is not None for target in targets):
+        trajectory.set_array('target_temperatures', np.array(targets, dtype=float))
+    if all(a.has('momenta') for a in frames):
+        trajectory.set_array('temperatures', np.array([a.get_temperature() for a in frames], dtype=float))
+    return trajectory
+
+
 def read_ase_trajectory(content: bytes) -> list[Atoms]:
     """Frames of an ase ``.traj`` file given as bytes."""
     import tempfile
