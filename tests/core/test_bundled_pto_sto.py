@@ -1,0 +1,68 @@
+"""The bundled PbTiO3/SrTiO3 training frames (GPAW Berry-phase labels): complete, and physically consistent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aiida_flexo.data import read_frames
+from aiida_flexo.polarization.quanta import minimum_image
+from aiida_flexo.resources import bundled_path
+
+#: the phases in frame order (6 perturbations each, the same random pattern in every phase)
+PHASES = ('pto_para', 'pto_up', 'pto_x', 'sl_para', 'sl_up', 'sto')
+
+
+@pytest.fixture(scope='module')
+def groups():
+    frames = read_frames(bundled_path('PbTiO3_SrTiO3_gpaw_fast.xyz'), require=('dipole',))
+    assert len(frames) == 36
+    return {name: frames[6 * i : 6 * i + 6] for i, name in enumerate(PHASES)}
+
+
+def _dipole_change(polar, reference) -> np.ndarray:
+    """Berry-phase dipole of each polar frame minus its centrosymmetric twin, minimum image over the quanta (e·Å)."""
+    return np.array(
+        [
+            minimum_image(
+                np.asarray(a.info['dipole']) - np.asarray(b.info['dipole']),
+                a.cell[:],
+                a.info['charge_quantum'],
+            )
+            for a, b in zip(polar, reference, strict=True)
+        ]
+    )
+
+
+def test_labels_complete(groups):
+    formulas = {name: {a.get_chemical_formula() for a in frames} for name, frames in groups.items()}
+    assert formulas['sto'] == {'O3SrTi'}
+    assert formulas['sl_up'] == {'O6PbSrTi2'}
+    for frames in groups.values():
+        for atoms in frames:
+            assert np.isfinite(atoms.info['energy'])
+            assert atoms.arrays['forces'].shape == (len(atoms), 3)
+            assert np.shape(atoms.info['stress']) == (3, 3)
+            # forces of a periodic cell sum to zero up to the egg-box error of the fast protocol (400 eV)
+            assert np.abs(atoms.arrays['forces'].sum(0)).max() < 0.1
+            assert atoms.info['charge_quantum'] == 2.0  # spin-paired: quantum 2e·R
+
+
+def test_polar_distortion_along_its_axis(groups):
+    # B +0.15 Å, O −0.30 Å along z: the dipole grows along +z only (Z*(Ti) > 0, Z*(O) < 0)
+    change = _dipole_change(groups['pto_up'], groups['pto_para'])
+    assert np.all(change[:, 2] > 2.5)
+    assert np.all(np.abs(change[:, :2]) < 0.5)
+
+
+def test_dipoles_add_over_layers(groups):
+    # both layers of the interface cell carry the distortion: about twice the PbTiO3 single-cell change
+    single = _dipole_change(groups['pto_up'], groups['pto_para'])[:, 2].mean()
+    double = _dipole_change(groups['sl_up'], groups['sl_para'])[:, 2].mean()
+    assert double == pytest.approx(2 * single, rel=0.1)
+
+
+def test_centrosymmetric_cells_agree(groups):
+    # same displacement pattern on PbTiO3 and SrTiO3: only Z*(Pb) − Z*(Sr) times the A displacement differs
+    change = _dipole_change(groups['sto'], groups['pto_para'])
+    assert np.all(np.abs(change) < 0.5)
