@@ -179,8 +179,10 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
                 )
         perturbations = self.inputs.perturbations.get_dict()
         if int(perturbations.get('n_frames', 0)) > 0:
-            for phase, structure in sorted(self.inputs.structures.items()):
-                parameters = orm.Dict({**perturbations, 'label': f'{phase} perturbation'})
+            for index, (phase, structure) in enumerate(sorted(self.inputs.structures.items())):
+                # a different random pattern for each phase (seed + phase index, phases in sorted order)
+                seed = int(perturbations.get('seed', 0)) + index
+                parameters = orm.Dict({**perturbations, 'seed': seed, 'label': f'{phase} perturbation'})
                 sets[f'perturbed_{phase}'] = perturbed_frames(structure, parameters)
         frames = gather_frames(**sets)
         self.out('frames', frames)
