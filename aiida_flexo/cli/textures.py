@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from aiida_flexo.cli import echo_json, fail
+from aiida_flexo.cli.frames import load_cli_profile, profile_option
 
 
 @click.group('textures')
@@ -26,45 +27,119 @@ def _floats(text: str | None, count: tuple[int, ...], name: str) -> list[float] 
     return values
 
 
+def superlattice_options(function):
+    """The options describing an (A)m/(B)n superlattice (shared by `textures build` and `textures submit`)."""
+    options = [
+        click.option(
+            '-m',
+            '--m-layers',
+            type=int,
+            default=8,
+            show_default=True,
+            help='Unit cells of the first material.',
+        ),
+        click.option(
+            '-n',
+            '--n-layers',
+            type=int,
+            default=4,
+            show_default=True,
+            help='Unit cells of the second material.',
+        ),
+        click.option(
+            '-N', '--size', default='10', show_default=True, help='In-plane cells: N (N×N) or Nx,Ny.'
+        ),
+        click.option(
+            '--materials',
+            default='PbTiO3,SrTiO3',
+            show_default=True,
+            help='The two perovskites A,B (PbTiO3, SrTiO3, BaTiO3).',
+        ),
+        click.option(
+            '--a-inplane', type=float, help='In-plane lattice parameter (Å); default: the substrate.'
+        ),
+        click.option(
+            '--substrate',
+            help='Substrate fixing the in-plane parameter (SrTiO3 by default; DyScO3, KTaO3, ...).',
+        ),
+        click.option(
+            '--c',
+            'c_values',
+            multiple=True,
+            help='Out-of-plane parameter override, e.g. --c PbTiO3=4.10 (Å).',
+        ),
+        click.option(
+            '--seed',
+            type=click.Choice(['none', 'uniform', 'stripes', 'bubble']),
+            default='none',
+            show_default=True,
+            help='Domain seed (B and O displaced along ±z).',
+        ),
+        click.option(
+            '--seed-in',
+            type=click.Choice(['A', 'B', 'both']),
+            default='A',
+            show_default=True,
+            help='Seeded layers.',
+        ),
+        click.option('--stripe-width', type=int, help='Stripe domain width in cells (default Nx/2).'),
+        click.option('--bubble-radius', type=float, help='Bubble radius in cells (default min(Nx,Ny)/4).'),
+        click.option(
+            '--displacement-b',
+            type=float,
+            default=0.15,
+            show_default=True,
+            help='B displacement of a seed (Å).',
+        ),
+        click.option(
+            '--displacement-o',
+            type=float,
+            default=-0.10,
+            show_default=True,
+            help='O displacement of a seed (Å).',
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def superlattice_parameters(
+    m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width,
+    bubble_radius, displacement_b, displacement_o,
+) -> dict:  # fmt: skip
+    """The keyword arguments of build_superlattice (JSON-ready: the `superlattice` Dict of flexo.textures)."""
+    sizes = [int(x) for x in _floats(size, (1, 2), '--size')]
+    overrides = {}
+    for item in c_values:
+        name, _, value = item.partition('=')
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            fail(f'--c takes MATERIAL=VALUE (Å), e.g. --c PbTiO3=4.10, got {item!r}')
+    parameters = {
+        'm': m_layers,
+        'n': n_layers,
+        'size': sizes if len(sizes) == 2 else sizes[0],
+        'materials': [x.strip() for x in materials.split(',')],
+        'seed': seed,
+        'seed_in': seed_in,
+        'displacement_B': displacement_b,
+        'displacement_O': displacement_o,
+    }
+    optional = {
+        'a_inplane': a_inplane,
+        'substrate': substrate,
+        'c_out_of_plane': overrides or None,
+        'stripe_width': stripe_width,
+        'bubble_radius': bubble_radius,
+    }
+    parameters.update({key: value for key, value in optional.items() if value is not None})
+    return parameters
+
+
 @textures.command('build')
-@click.option(
-    '-m', '--m-layers', type=int, default=8, show_default=True, help='Unit cells of the first material.'
-)
-@click.option(
-    '-n', '--n-layers', type=int, default=4, show_default=True, help='Unit cells of the second material.'
-)
-@click.option('-N', '--size', default='10', show_default=True, help='In-plane cells: N (N×N) or Nx,Ny.')
-@click.option(
-    '--materials',
-    default='PbTiO3,SrTiO3',
-    show_default=True,
-    help='The two perovskites A,B (PbTiO3, SrTiO3, BaTiO3).',
-)
-@click.option('--a-inplane', type=float, help='In-plane lattice parameter (Å); default: the substrate.')
-@click.option(
-    '--substrate', help='Substrate fixing the in-plane parameter (SrTiO3 by default; DyScO3, KTaO3, ...).'
-)
-@click.option(
-    '--c', 'c_values', multiple=True, help='Out-of-plane parameter override, e.g. --c PbTiO3=4.10 (Å).'
-)
-@click.option(
-    '--seed',
-    type=click.Choice(['none', 'uniform', 'stripes', 'bubble']),
-    default='none',
-    show_default=True,
-    help='Domain seed (B and O displaced along ±z).',
-)
-@click.option(
-    '--seed-in', type=click.Choice(['A', 'B', 'both']), default='A', show_default=True, help='Seeded layers.'
-)
-@click.option('--stripe-width', type=int, help='Stripe domain width in cells (default Nx/2).')
-@click.option('--bubble-radius', type=float, help='Bubble radius in cells (default min(Nx,Ny)/4).')
-@click.option(
-    '--displacement-b', type=float, default=0.15, show_default=True, help='B displacement of a seed (Å).'
-)
-@click.option(
-    '--displacement-o', type=float, default=-0.10, show_default=True, help='O displacement of a seed (Å).'
-)
+@superlattice_options
 @click.option(
     '-o',
     '--out',
@@ -88,33 +163,18 @@ def build(
 
     from aiida_flexo.textures.superlattice import build_superlattice
 
-    sizes = [int(x) for x in _floats(size, (1, 2), '--size')]
-    overrides = {}
-    for item in c_values:
-        name, _, value = item.partition('=')
-        try:
-            overrides[name.strip()] = float(value)
-        except ValueError:
-            fail(f'--c takes MATERIAL=VALUE (Å), e.g. --c PbTiO3=4.10, got {item!r}')
-    options = {}
-    if stripe_width is not None:
-        options['stripe_width'] = stripe_width
-    if bubble_radius is not None:
-        options['bubble_radius'] = bubble_radius
+    parameters = superlattice_parameters(
+        m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width,
+        bubble_radius, displacement_b, displacement_o,
+    )  # fmt: skip
+    size = parameters.pop('size')
     try:
         sl = build_superlattice(
-            m_layers,
-            n_layers,
-            tuple(sizes) if len(sizes) == 2 else sizes[0],
-            [x.strip() for x in materials.split(',')],
-            a_inplane=a_inplane,
-            substrate=substrate,
-            c_out_of_plane=overrides,
-            seed=seed,
-            seed_in=seed_in,
-            displacement_B=displacement_b,
-            displacement_O=displacement_o,
-            **options,
+            parameters.pop('m'),
+            parameters.pop('n'),
+            tuple(size) if isinstance(size, list) else size,
+            parameters.pop('materials'),
+            **parameters,
         )
     except ValueError as exc:
         fail(str(exc))
@@ -368,3 +428,157 @@ def analyse(
             f'  wall {number}: {wall["type"]}, domains {wall["domains"]}, at ({pos}) Å, half-width {width}'
         )
     click.echo('wrote ' + ', '.join(str(f) for f in files))
+
+
+def _model_node(value: str, option: str, kind: str):
+    """A SinglefileData from a model file (stored now) or the pk/UUID of a stored model node."""
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+
+    path = Path(value)
+    if path.is_file():
+        return orm.SinglefileData(path.resolve())
+    try:
+        node = orm.load_node(value)
+    except (NotExistent, MultipleObjectsError, ValueError):
+        fail(
+            f'{option} {value}: no such file, nor the pk or UUID of a stored model; give the {kind} file '
+            f'(e.g. {"mlip/model.nequip.zip" if option == "--mlip" else "gnn/model.pt"}) or the pk of a trained model'
+        )
+    if not isinstance(node, orm.SinglefileData):
+        fail(
+            f'{option} {value} is a {type(node).__name__}, not a model file (SinglefileData); give the pk of the '
+            f'"model" output of the training'
+        )
+    return node
+
+
+@textures.command('submit')
+@superlattice_options
+@click.option(
+    '--mlip',
+    'mlip_model',
+    required=True,
+    help='Allegro potential: model.nequip.zip, or the pk of a trained model.',
+)
+@click.option(
+    '--dipole', 'dipole_model', required=True, help='Dipole GNN: model.pt, or the pk of a trained model.'
+)
+@click.option(
+    '--schedule',
+    default=None,
+    help='Anneal TEMPERATURE_K:N_STEPS,... e.g. "1000:2000,1:2000" [default: protocol].',
+)
+@click.option(
+    '--protocol', type=click.Choice(['fast', 'moderate', 'precise']), default='moderate', show_default=True
+)
+@click.option(
+    '--average-last',
+    type=int,
+    default=None,
+    help='Time-average the field over the last N trajectory frames (1: final structure) [default: protocol].',
+)
+@click.option(
+    '--stride', type=int, default=None, help='MD steps between trajectory frames [default: protocol].'
+)
+@click.option('--timestep', type=float, default=None, help='MD time step, fs [default: protocol].')
+@click.option(
+    '--code', 'code_label', default='aiida-flexo@localhost', show_default=True, help='aiida-flexo code.'
+)
+@click.option('--max-wallclock', type=int, default=86400, show_default=True, help='Walltime of each job, s.')
+@profile_option
+@click.option(
+    '--json', 'as_json', is_flag=True, help='Print JSON (pk, label, n_atoms, grid_shape, protocol).'
+)
+def submit(
+    m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width, bubble_radius,
+    displacement_b, displacement_o, mlip_model, dipole_model, schedule, protocol, average_last, stride, timestep,
+    code_label, max_wallclock, profile, as_json,
+) -> None:  # fmt: skip
+    """Submit flexo.textures to the daemon: build the superlattice, anneal it with the MLIP, predict the
+    polarization field with the dipole GNN, analyse it (skyrmion numbers, domains, walls) and draw it.
+
+    Prints the pk; follow it with `verdi process report PK`, and get the pictures with
+    `verdi node repo dump <pk of plots.layers> DIR`.
+    """
+    from aiida_flexo.mlip.md import parse_schedule
+    from aiida_flexo.workflows.protocols import recursive_merge
+
+    parameters = superlattice_parameters(
+        m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width,
+        bubble_radius, displacement_b, displacement_o,
+    )  # fmt: skip
+    overrides: dict = {}
+    if schedule is not None:
+        try:
+            overrides['schedule'] = [[s.temperature_K, s.n_steps] for s in parse_schedule(schedule)]
+        except ValueError as exc:
+            fail(f'--schedule: {exc}')
+    if average_last is not None:
+        if average_last < 1:
+            fail(f'--average-last must be at least 1 (1: the final structure), got {average_last}')
+        overrides['average_last'] = average_last
+    md_parameters = {'stride': stride, 'timestep_fs': timestep}
+    if stride is not None and stride < 1:
+        fail(f'--stride must be at least 1 MD step, got {stride}')
+    if timestep is not None and not timestep > 0:
+        fail(f'--timestep must be a positive time step in fs, got {timestep}')
+    overrides['md_parameters'] = {key: value for key, value in md_parameters.items() if value is not None}
+    try:
+        from aiida_flexo.calcjobs.functions.textures import superlattice_from_parameters
+
+        superlattice = superlattice_from_parameters(parameters)
+    except (TypeError, ValueError) as exc:
+        fail(f'the superlattice cannot be built: {exc}')
+
+    load_cli_profile(profile)
+    from aiida import orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from aiida.engine import submit as submit_process
+
+    from aiida_flexo.workflows.textures import TextureWorkChain, format_schedule, stack_name
+
+    try:
+        code = orm.load_code(code_label)
+    except (NotExistent, MultipleObjectsError) as exc:
+        fail(f'code {code_label} not found ({exc}); run `aiida-flexo setup` or pass --code LABEL')
+    mlip = _model_node(mlip_model, '--mlip', 'Allegro model')
+    dipole = _model_node(dipole_model, '--dipole', 'dipole GNN')
+    builder = TextureWorkChain.get_builder_from_protocol(
+        code,
+        mlip,
+        dipole,
+        superlattice=parameters,
+        protocol=protocol,
+        overrides=overrides,
+        options={
+            'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
+            'max_wallclock_seconds': max_wallclock,
+        },
+    )
+    merged = recursive_merge(TextureWorkChain.get_protocol_inputs(protocol), overrides)
+    stack = stack_name(superlattice.layer_materials)
+    nx, ny, nl = superlattice.grid_shape
+    builder.metadata.label = f'textures {stack} {nx}×{ny}, seed {seed} ({protocol})'
+    builder.metadata.description = f'anneal {format_schedule(merged["schedule"])} steps'
+    try:
+        node = submit_process(builder)
+    except ValueError as exc:
+        fail(f'flexo.textures rejected the inputs: {exc}')
+    data = {
+        'pk': node.pk,
+        'label': node.label,
+        'n_atoms': len(superlattice.atoms),
+        'grid_shape': [nx, ny, nl],
+        'protocol': protocol,
+        'schedule': merged['schedule'],
+        'average_last': merged['average_last'],
+        'mlip_model_pk': mlip.pk,
+        'dipole_model_pk': dipole.pk,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f'Submitted flexo.textures <{node.pk}>: {node.label}, {data["n_atoms"]} atoms')
+    click.echo(f'  follow it: verdi process report {node.pk}   |   outputs: verdi process show {node.pk}')
+    click.echo('  pictures:  verdi node repo dump <pk of plots.layers> DIR')
