@@ -28,6 +28,7 @@ TRAIN_OPTIONS = {
     'patience': '--patience',
     'threads': '--threads',
     'max_time': '--max-time',
+    'reference_offset': '--reference-offset',
 }
 TRAIN_FLAGS = ('float64',)
 
