@@ -31,32 +31,11 @@ SUPERLATTICE = {'m': 2, 'n': 1, 'size': 3, 'materials': ['BaTiO3', 'BaTiO3'], 's
 @pytest.fixture(scope='session')
 def tiny_dipole_model(tmp_path_factory) -> Path:
     """A tiny float64 dipole GNN (Ba, Ti, O) with random weights, saved as `aiida-flexo gnn train` saves models."""
-    import torch
+    from tiny_models import random_model
 
-    from aiida_flexo.gnn import DipoleGNN, GNNConfig, init_parameters
     from aiida_flexo.gnn.io import save_model
 
-    config = GNNConfig(
-        species=['Ba', 'Ti', 'O'],
-        cutoff=4.5,
-        triplet_cutoff=3.2,
-        n_radial=4,
-        n_radial_triplet=3,
-        n_angular=3,
-        hidden=8,
-        edge_channels=8,
-        triplet_channels=4,
-        n_blocks=2,
-        neighbour_norm=20.0,
-        dtype='float64',
-    )
-    model = DipoleGNN(config)
-    init_parameters(model, seed=0, zero_readout=False)
-    with torch.no_grad():
-        generator = torch.Generator().manual_seed(1)
-        model.bond_coefficients.copy_(
-            0.3 * torch.randn(model.bond_coefficients.shape, generator=generator, dtype=torch.float64)
-        )
+    model = random_model(seed=0)
     return save_model(tmp_path_factory.mktemp('gnn') / 'model.pt', model)
 
 
