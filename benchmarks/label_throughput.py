@@ -27,6 +27,7 @@ from aiida.engine.daemon.client import get_daemon_client
 
 profile, n_frames, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 load_profile(profile)
+from aiida_flexo.calcjobs.base import serial_options
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.label import LabelWorkChain
 
@@ -43,7 +44,7 @@ node = FramesData.from_frames(frames, source='throughput benchmark').store()
 builder = LabelWorkChain.get_builder_from_protocol(
     orm.load_code('aiida-flexo@localhost'), node, engine='gpaw', protocol='fast',
     overrides={'engine_inputs': {'cutoff': 250.0, 'kpoints': [2, 2, 2], 'berry_phase': True}},
-    options={'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 3600},
+    options=serial_options(3600),
 )
 start = time.monotonic()
 work = submit(builder)

@@ -24,6 +24,18 @@ STDERR = 'aiida.err'
 STATUS_FILE = '_flexo_status.json'
 
 
+def serial_options(max_wallclock_seconds: int | None = None) -> dict:
+    """Scheduler options of one serial process (a new dict each call), optionally with a walltime in s.
+
+    The default resources of every :class:`FlexoCalcJob`; builders pass them explicitly where a namespace exposed
+    with ``populate_defaults=False`` does not inherit CalcJob defaults.
+    """
+    options: dict = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
+    if max_wallclock_seconds is not None:
+        options['max_wallclock_seconds'] = int(max_wallclock_seconds)
+    return options
+
+
 class FlexoCalcJob(CalcJob):
     """Base class: runs ``aiida-flexo <subcommand> <args> --json`` in the working folder.
 
@@ -40,10 +52,7 @@ class FlexoCalcJob(CalcJob):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.inputs['metadata']['options']['resources'].default = {
-            'num_machines': 1,
-            'num_mpiprocs_per_machine': 1,
-        }
+        spec.inputs['metadata']['options']['resources'].default = serial_options()['resources']
         spec.inputs['metadata']['options']['withmpi'].default = False
         spec.inputs['metadata']['options']['output_filename'].default = STDOUT
         spec.inputs['metadata']['options']['scheduler_stdout'].default = '_scheduler-stdout.txt'

@@ -15,11 +15,12 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import WorkChain
 
+from aiida_flexo.calcjobs.base import serial_options
 from aiida_flexo.calcjobs.functions.frames import gather_frames
 from aiida_flexo.calcjobs.gpaw import validate_engine_inputs
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
-from aiida_flexo.workflows.protocols import SERIAL_OPTIONS, ProtocolMixin, recursive_merge
+from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
 
 ENGINES = ('gpaw', 'vasp')
 
@@ -132,7 +133,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
             builder.born_charges_frames = orm.List(list(born_charges_frames))
         if engine == 'gpaw':
             builder.gpaw.gpaw.code = code
-            builder.gpaw.gpaw.metadata.options = copy.deepcopy(options or SERIAL_OPTIONS)
+            builder.gpaw.gpaw.metadata.options = copy.deepcopy(options) if options else serial_options()
         else:
             builder.vasp.code = code
             builder.vasp.potential_family = orm.Str(potential_family or 'PBE.54')

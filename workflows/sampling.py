@@ -14,6 +14,7 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import WorkChain, if_
 
+from aiida_flexo.calcjobs.base import serial_options
 from aiida_flexo.calcjobs.functions.frames import (
     gather_frames,
     perturbed_frames,
@@ -23,7 +24,7 @@ from aiida_flexo.calcjobs.functions.frames import (
 from aiida_flexo.calcjobs.mlip import MlipMdCalculation
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
-from aiida_flexo.workflows.protocols import SERIAL_OPTIONS, ProtocolMixin
+from aiida_flexo.workflows.protocols import ProtocolMixin
 
 SAMPLERS = ('gpaw', 'mlip')
 
@@ -103,7 +104,7 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         if sampler == 'gpaw':
             builder.gpaw.gpaw.code = code
             builder.engine_inputs = orm.Dict(engine_inputs or {'protocol': 'fast'})
-            builder.gpaw.gpaw.metadata.options = copy.deepcopy(options or SERIAL_OPTIONS)
+            builder.gpaw.gpaw.metadata.options = copy.deepcopy(options) if options else serial_options()
         else:
             builder.mlip.code = code
             builder.mlip.model = mlip_model

@@ -53,6 +53,7 @@ def label(
     from aiida.engine import submit
     from ase.io import read
 
+    from aiida_flexo.calcjobs.base import serial_options
     from aiida_flexo.data import FramesError
     from aiida_flexo.nodes.frames import FramesData
     from aiida_flexo.workflows.label import LabelWorkChain
@@ -87,10 +88,7 @@ def label(
         engine=engine,
         protocol=protocol,
         overrides=overrides,
-        options={
-            'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
-            'max_wallclock_seconds': max_wallclock,
-        },
+        options=serial_options(max_wallclock),
         born_charges_frames=subset,
         potential_family=potential_family,
     )

@@ -105,6 +105,7 @@ def quickstart(profile_name: str, out_dir: Path, timeout: float, no_dft: bool) -
     from aiida import orm
     from aiida.engine import submit
 
+    from aiida_flexo.calcjobs.base import serial_options
     from aiida_flexo.data import read_frames
     from aiida_flexo.flexo.structures import builtin
     from aiida_flexo.nodes.frames import FramesData
@@ -119,7 +120,7 @@ def quickstart(profile_name: str, out_dir: Path, timeout: float, no_dft: bool) -
     )
     frames.label = 'bundled BaTiO3 frames'
     frames.store()
-    options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 3600}
+    options = serial_options(3600)
     builder = FlexoPipelineWorkChain.get_builder_from_protocol(
         code,
         orm.StructureData(ase=builtin('BaTiO3-qe')),

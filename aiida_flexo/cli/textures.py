@@ -536,6 +536,7 @@ def submit(
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.engine import submit as submit_process
 
+    from aiida_flexo.calcjobs.base import serial_options
     from aiida_flexo.workflows.textures import TextureWorkChain, format_schedule, stack_name
 
     try:
@@ -551,10 +552,7 @@ def submit(
         superlattice=parameters,
         protocol=protocol,
         overrides=overrides,
-        options={
-            'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
-            'max_wallclock_seconds': max_wallclock,
-        },
+        options=serial_options(max_wallclock),
     )
     merged = recursive_merge(TextureWorkChain.get_protocol_inputs(protocol), overrides)
     stack = stack_name(superlattice.layer_materials)

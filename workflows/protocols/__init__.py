@@ -18,10 +18,6 @@ from typing import Any, ClassVar
 
 import yaml
 
-#: scheduler options of a CalcJob when a builder is given none: one serial process (the default of FlexoCalcJob,
-#: which exposed namespaces with ``populate_defaults=False`` do not inherit)
-SERIAL_OPTIONS: dict[str, Any] = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
-
 
 def recursive_merge(left: dict, right: dict) -> dict:
     """A copy of ``left`` updated with ``right``, merging nested dictionaries key by key."""
