@@ -34,7 +34,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 
 SEED_FORCE_MAE_MEV_A = 2.38
@@ -43,13 +42,9 @@ SEED_ENERGY_MAE_MEV_ATOM = 0.245
 
 def cubic_batio3(a: float = 4.0, repeat: tuple[int, int, int] = (1, 1, 1)) -> Atoms:
     """5-atom cubic perovskite cell (Ba at the origin, Ti at the centre, O on the face centres), repeated."""
-    cell = Atoms(
-        'BaTiO3',
-        scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],
-        cell=np.eye(3) * a,
-        pbc=True,
-    )
-    return cell.repeat(repeat)
+    from aiida_flexo.flexo.structures import cubic_perovskite
+
+    return cubic_perovskite(('Ba', 'Ti'), a).repeat(repeat)
 
 
 def relaxation_speed(calculator, repeat: tuple[int, int, int], n_steps: int, seed: int = 0) -> dict:

@@ -16,7 +16,6 @@ import os
 import secrets
 from pathlib import Path
 
-import numpy as np
 import pytest
 from ase import Atoms
 
@@ -118,13 +117,9 @@ TINY_EPOCHS = 3
 
 def cubic_batio3(a: float = 4.0, repeat: tuple[int, int, int] = (1, 1, 1)) -> Atoms:
     """The 5-atom cubic perovskite cell of BaTiO3 (Ba at the origin), repeated."""
-    cell = Atoms(
-        'BaTiO3',
-        scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],
-        cell=np.eye(3) * a,
-        pbc=True,
-    )
-    return cell.repeat(repeat)
+    from aiida_flexo.flexo.structures import cubic_perovskite
+
+    return cubic_perovskite(('Ba', 'Ti'), a).repeat(repeat)
 
 
 @pytest.fixture(scope='session')

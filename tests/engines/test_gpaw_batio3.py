@@ -37,8 +37,9 @@ H = 0.01  # Å, forward displacement along +z
 
 
 def cubic_batio3(a: float = 4.0) -> Atoms:
-    positions = [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)]
-    return Atoms('BaTiO3', scaled_positions=positions, cell=[a, a, a], pbc=True)
+    from aiida_flexo.flexo.structures import cubic_perovskite
+
+    return cubic_perovskite(('Ba', 'Ti'), a)
 
 
 @pytest.fixture(scope='module')
