@@ -29,6 +29,7 @@ TRAIN_OPTIONS = {
     'threads': '--threads',
     'max_time': '--max-time',
     'reference_offset': '--reference-offset',
+    'label_branches': '--label-branches',
 }
 TRAIN_FLAGS = ('float64',)
 

@@ -13,11 +13,17 @@ on record. Phases (all with the SrTiO3 in-plane lattice parameter 3.905 Å):
 * ``sl_para`` and ``sl_up``: the (PbTiO3)1/(SrTiO3)1 interface cell (10 atoms), centrosymmetric and polar.
 
 Cost on 2 cores (2 daemon workers): about 25 min of DFT for 6 frames per phase, then minutes of training.
+More frames (a new random pattern, larger displacements for the potential)::
+
+    verdi -p PROFILE run examples/submit_pto_sto.py -- --frames-per-phase 6 --seed 100 --displacement 0.12
+
 Afterwards: ``aiida-flexo frames export <frames pk> pto_sto.xyz`` writes the labelled frames, and
 ``verdi node repo dump <model pk> DIR`` the models (the pks are in ``verdi process show <pk>``).
 """
 
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 from aiida import orm
@@ -32,7 +38,8 @@ FRAMES_PER_PHASE = 6
 DISPLACEMENT_A = 0.08  # standard deviation of the random atomic displacements, Å
 STRAIN = 0.015  # maximum random strain component
 POLAR = {'displacement_B': 0.15, 'displacement_O': -0.30}  # Å, relative to the A sublattice
-GNN = {'epochs': 400, 'bec_weight': 0.0, 'seed': 0}
+# labels of 5-atom PbTiO3 cells come close to half a quantum: fit them on the branch of their Born-charge dipole
+GNN = {'epochs': 400, 'bec_weight': 0.0, 'seed': 0, 'label_branches': 'perovskite-born'}
 MLIP = {'epochs': 60, 'model_size': 'small', 'seed': 0}
 # -----------------------------------------------------------------------------------------------------------
 
@@ -61,15 +68,28 @@ def phases() -> dict[str, orm.StructureData]:
 
 
 def main() -> orm.WorkChainNode:
+    parser = argparse.ArgumentParser(description='Label PbTiO3/SrTiO3 cells with GPAW and train both models.')
+    parser.add_argument('--frames-per-phase', type=int, default=FRAMES_PER_PHASE)
+    parser.add_argument(
+        '--seed', type=int, default=0, help='Seed of the perturbations (phase i uses seed + i).'
+    )
+    parser.add_argument('--displacement', type=float, default=DISPLACEMENT_A, help='Displacement σ, Å.')
+    parser.add_argument('--strain', type=float, default=STRAIN, help='Maximum strain component.')
+    parser.add_argument('--gnn-epochs', type=int, default=GNN['epochs'])
+    parser.add_argument('--mlip-epochs', type=int, default=MLIP['epochs'])
+    args = parser.parse_args()
     code = orm.load_code(FLEXO_CODE)
+    perturbations = {
+        'n_frames': args.frames_per_phase,
+        'displacement': args.displacement,
+        'strain': args.strain,
+        'seed': args.seed,
+    }
     overrides = {
         'components': [],
-        'sampling': {
-            'temperatures': [],
-            'perturbations': {'n_frames': FRAMES_PER_PHASE, 'displacement': DISPLACEMENT_A, 'strain': STRAIN},
-        },
-        'gnn': GNN,
-        'mlip': MLIP,
+        'sampling': {'temperatures': [], 'perturbations': perturbations},
+        'gnn': {**GNN, 'epochs': args.gnn_epochs},
+        'mlip': {**MLIP, 'epochs': args.mlip_epochs},
         'thresholds': {},
     }
     builder = FlexoPipelineWorkChain.get_builder_from_protocol(

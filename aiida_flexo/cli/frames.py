@@ -76,8 +76,15 @@ def import_frames(
 @frames.command('export')
 @click.argument('pk', type=str)
 @click.argument('path', type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    '--max-force',
+    type=float,
+    default=None,
+    help='Leave out frames with a force component above this, eV/Å (e.g. perturbations that brought two '
+    'atoms too close; they dominate a force loss). The node keeps every frame.',
+)
 @profile_option
-def export_frames(pk: str, path: Path, profile: str | None):
+def export_frames(pk: str, path: Path, profile: str | None, max_force: float | None = None):
     """Write the frames of a flexo.frames node (pk or uuid) to an extxyz file."""
     load_cli_profile(profile)
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
@@ -91,5 +98,23 @@ def export_frames(pk: str, path: Path, profile: str | None):
         fail(f'no single node with identifier {pk}: {exc}')
     if not isinstance(node, FramesData):
         fail(f'node {pk} is a {type(node).__name__}, not a flexo.frames node')
-    node.write_extxyz(path)
-    click.echo(f'Wrote {node.n_frames} frames to {path}')
+    if max_force is None:
+        node.write_extxyz(path)
+        click.echo(f'Wrote {node.n_frames} frames to {path}')
+        return
+    import numpy as np
+
+    from aiida_flexo.data.frames import write_frames
+
+    kept, dropped = [], []
+    for index, atoms in enumerate(node.get_frames()):
+        forces = atoms.arrays.get('forces')
+        if forces is not None and np.abs(forces).max() > max_force:
+            dropped.append(index)
+        else:
+            kept.append(atoms)
+    write_frames(path, kept)
+    click.echo(
+        f'Wrote {len(kept)} of {node.n_frames} frames to {path}; left out (force above {max_force} eV/Å): '
+        f'{dropped or "none"}'
+    )

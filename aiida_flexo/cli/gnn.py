@@ -66,10 +66,19 @@ def gnn() -> None:
 @click.option(
     '--reference-offset',
     type=click.Choice(['learned', 'half-quantum', 'zero']),
-    default='learned',
-    show_default=True,
+    default=None,
     help='Offset between the model dipole (zero for centrosymmetric cells) and the labels: best half quantum, '
-    'refined by least squares after each epoch (learned), kept (half-quantum) or none.',
+    'refined by least squares after each epoch (learned), kept (half-quantum) or none  '
+    '[default: learned with folded labels, zero with fixed branches].',
+)
+@click.option(
+    '--label-branches',
+    type=click.Choice(['folded', 'fixed', 'perovskite-born']),
+    default='folded',
+    show_default=True,
+    help='How dipole labels (known modulo quanta) meet the model: folded minimum-image residuals, labels already '
+    'on one branch (fixed), or ABO3 labels first moved to the branch of their Born-charge dipole '
+    '(perovskite-born; use it for small perovskite cells whose polar dipoles near half a quantum).',
 )
 @click.option(
     '--init-model',
@@ -101,7 +110,8 @@ def train_command(
     use_float64: bool,
     quiet: bool,
     as_json: bool,
-    reference_offset: str = 'learned',
+    reference_offset: str | None = None,
+    label_branches: str = 'folded',
     init_model: Path | None = None,
 ) -> None:
     """Train the dipole GNN on DATA (extxyz with a cell dipole per frame and, optionally, Born charges).
@@ -131,6 +141,7 @@ def train_command(
         'bec_weight': bec_weight,
         'max_time': max_time,
         'reference_offset': reference_offset,
+        'label_branches': label_branches,
         'init_model': str(init_model) if init_model else None,
     }
     for name, value in (

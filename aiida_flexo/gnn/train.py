@@ -43,6 +43,15 @@ from aiida_flexo.gnn.losses import born_charge_loss, error_metrics, fold_residua
 from aiida_flexo.gnn.model import DipoleGNN, cell_dipoles, dipoles_and_born_charges, init_parameters
 
 CHECKPOINT_NAME = 'checkpoint.pt'
+#: the ways dipole labels are compared with the model (:attr:`TrainConfig.label_branches`)
+LABEL_BRANCHES = ('folded', 'fixed', 'perovskite-born')
+
+
+def dipole_residuals(
+    residuals: torch.Tensor, cells: np.ndarray, quanta: np.ndarray, fold: bool = True
+) -> torch.Tensor:
+    """Prediction − label (B, 3), e·Å: folded to the minimum image over each frame's quanta when ``fold``."""
+    return fold_residuals(residuals, cells, quanta) if fold else residuals
 
 
 @dataclass
@@ -68,9 +77,16 @@ class TrainConfig:
         bond_lr_factor: learning rate of the bond-charge coefficients relative to ``lr`` (they start at their
             least-squares values).
         reference_offset: the offset between the model's dipoles and the labels' branch
-            (:attr:`GNNConfig.dipole_offset`): ``'learned'`` (default; the best half quantum, then after every
-            epoch the least-squares constant that removes the mean training residual), ``'half-quantum'`` (the
-            best multiple of q/2, fixed) or ``'zero'``.
+            (:attr:`GNNConfig.dipole_offset`): ``'learned'`` (default with folded labels; the best half quantum,
+            then after every epoch the least-squares constant that removes the mean training residual),
+            ``'half-quantum'`` (the best multiple of q/2, fixed) or ``'zero'`` (default with fixed branches).
+        label_branches: how the multivalued dipole labels are compared with the model: ``'folded'`` (default;
+            minimum-image residuals, any branch per label), ``'fixed'`` (the labels are already on one
+            single-valued branch, zero at centrosymmetric structures: plain residuals) or ``'perovskite-born'``
+            (ABO3 frames: each label is first moved onto the branch closest to its Born-charge dipole,
+            :func:`aiida_flexo.textures.born.align_perovskite_dipoles`, then fitted as ``'fixed'``). Fixed branches
+            are needed when the polar dipoles of the cells come close to half a quantum (5-atom PbTiO3 cells):
+            there a folded loss lets the network settle on wrapped branches.
         bec_estimator: ``'projected'`` (default: one backward pass per step with random sign projections of
             the Born-charge error, unbiased, about 2.4× faster) or ``'exact'`` (three passes). Validation and
             metrics always use the exact Born charges.
@@ -100,7 +116,8 @@ class TrainConfig:
     threads: int | None = 1
     fit_bond_model: bool = True
     bond_lr_factor: float = 0.01
-    reference_offset: str = 'learned'
+    reference_offset: str | None = None
+    label_branches: str = 'folded'
     bec_estimator: str = 'projected'
     ema_decay: float = 0.99
     init_model: str | None = None
@@ -109,6 +126,10 @@ class TrainConfig:
         self.fractions = tuple(float(f) for f in self.fractions)
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError('epochs must be ≥ 0, batch_size ≥ 1 and lr > 0')
+        if self.label_branches not in LABEL_BRANCHES:
+            raise ValueError(f'label_branches must be one of {LABEL_BRANCHES}, got {self.label_branches!r}')
+        if self.reference_offset is None:
+            self.reference_offset = 'learned' if self.fold_labels else 'zero'
         if self.reference_offset not in ('learned', 'half-quantum', 'zero'):
             raise ValueError(
                 f"reference_offset must be 'learned', 'half-quantum' or 'zero', got {self.reference_offset!r}"
@@ -117,6 +138,11 @@ class TrainConfig:
             raise ValueError(f"bec_estimator must be 'projected' or 'exact', got {self.bec_estimator!r}")
         if self.bec_weight is not None and self.bec_weight < 0:
             raise ValueError(f'bec_weight must be non-negative, got {self.bec_weight}')
+
+    @property
+    def fold_labels(self) -> bool:
+        """Whether dipole residuals are folded to their minimum image (``label_branches='folded'``)."""
+        return self.label_branches == 'folded'
 
 
 @dataclass
@@ -183,6 +209,7 @@ def batch_loss(
     bec_weight: float,
     create_graph: bool,
     bec_projection: torch.Tensor | None = None,
+    fold: bool = True,
 ) -> tuple[torch.Tensor, dict]:
     """Loss of a batch and its parts (dipole MSE in (e·Å)², BEC MSE in e²).
 
@@ -207,7 +234,7 @@ def batch_loss(
     else:
         predicted = cell_dipoles(model(graph), graph)
         bec_mse = torch.zeros((), dtype=predicted.dtype, device=predicted.device)
-    residual = fold_residuals(predicted - dipoles, cells, quanta)
+    residual = dipole_residuals(predicted - dipoles, cells, quanta, fold)
     squared = residual.square()
     n_atoms = torch.bincount(graph.batch, minlength=graph.n_structures).to(squared.dtype)
     dipole_loss = (squared / n_atoms.unsqueeze(-1)).mean()
@@ -239,8 +266,10 @@ def predict_samples(
     return np.concatenate(dipoles), (np.concatenate(borns) if with_bec else None)
 
 
-def evaluate_samples(model: DipoleGNN, samples: Sequence[Sample], batch_size: int = 8) -> dict:
-    """Folded dipole errors (e·Å) and, where labelled, Born-charge errors (e) with the parity data."""
+def evaluate_samples(
+    model: DipoleGNN, samples: Sequence[Sample], batch_size: int = 8, fold: bool = True
+) -> dict:
+    """Dipole errors (e·Å; folded when ``fold``) and, where labelled, Born-charge errors (e) with parity data."""
     if not samples:
         return {'n_frames': 0}
     with_bec = all(s.born_charges is not None for s in samples)
@@ -248,8 +277,11 @@ def evaluate_samples(model: DipoleGNN, samples: Sequence[Sample], batch_size: in
     labels = np.stack([s.dipole.cpu().numpy() for s in samples])
     cells = torch.as_tensor(np.stack([s.cell for s in samples]), dtype=torch.float64)
     labels = labels - model.reference_offsets(cells).detach().cpu().numpy()
-    residual = fold_residuals(
-        torch.as_tensor(predicted - labels), [s.cell for s in samples], [s.charge_quantum for s in samples]
+    residual = dipole_residuals(
+        torch.as_tensor(predicted - labels),
+        np.stack([s.cell for s in samples]),
+        np.array([s.charge_quantum for s in samples]),
+        fold,
     ).numpy()
     out = {'n_frames': len(samples), 'n_atoms': int(sum(s.graph.n_atoms for s in samples))}
     out.update(error_metrics(residual, 'dipole', 'eA'))
@@ -271,6 +303,7 @@ def fit_bond_model(
     max_frames: int = 64,
     rcond: float = 1e-10,
     choose_offset: bool = True,
+    fold: bool = True,
 ) -> dict:
     """Least-squares fit of the radial bond-charge part and choice of the labels' reference offset.
 
@@ -316,7 +349,7 @@ def fit_bond_model(
     def folded(coefficients: np.ndarray, offset: np.ndarray) -> np.ndarray:
         predicted = np.stack([rows @ coefficients for rows in dipole_rows])
         shifted = labels - offset @ cells
-        return fold_residuals(torch.as_tensor(predicted - shifted), cells, quanta).numpy()
+        return dipole_residuals(torch.as_tensor(predicted - shifted), cells, quanta, fold).numpy()
 
     coefficients = solve(None) if use_bec else np.zeros(n_columns)
     best = None
@@ -411,6 +444,17 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_frames(frames, require=('dipole',), source=source)
+    data_hash = frames_hash(frames)
+    if train_config.label_branches == 'perovskite-born':
+        from aiida_flexo.textures.born import align_perovskite_dipoles
+
+        try:
+            frames = align_perovskite_dipoles(frames)
+        except ValueError as exc:
+            raise FramesError(
+                f"{source}: label_branches='perovskite-born' needs ABO3 perovskite frames: {exc}"
+            ) from exc
+    fold = train_config.fold_labels
     if not model_config.species:
         model_config.species = species_of(frames)
     check_frames(frames, source=source, species=model_config.species)
@@ -427,7 +471,6 @@ def train(
     if train_config.threads:
         torch.set_num_threads(int(train_config.threads))
     device = train_config.device
-    data_hash = frames_hash(frames)
 
     checkpoint_path = out_dir / CHECKPOINT_NAME
     checkpoint = None
@@ -477,6 +520,7 @@ def train(
             train_config.dipole_weight,
             bec_weight,
             choose_offset=train_config.reference_offset != 'zero',
+            fold=fold,
         )
         model_config = model.config
     network = [
@@ -529,7 +573,9 @@ def train(
         total, parts = 0.0, {'dipole_mse': 0.0, 'bec_mse': 0.0}
         for k in range(0, len(val_set), train_config.batch_size):
             batch = val_set[k : k + train_config.batch_size]
-            loss, p = batch_loss(ema, batch, train_config.dipole_weight, bec_weight, create_graph=False)
+            loss, p = batch_loss(
+                ema, batch, train_config.dipole_weight, bec_weight, create_graph=False, fold=fold
+            )
             total += float(loss.detach()) * len(batch)
             for key in parts:
                 parts[key] += p[key] * len(batch)
@@ -561,7 +607,13 @@ def train(
                 generator = torch.Generator().manual_seed(train_config.seed * 1_000_003 + epoch * 10_007 + k)
                 signs = (torch.randint(0, 2, (len(batch), 3), generator=generator) * 2 - 1).to(device)
             loss, parts = batch_loss(
-                model, batch, train_config.dipole_weight, bec_weight, create_graph=True, bec_projection=signs
+                model,
+                batch,
+                train_config.dipole_weight,
+                bec_weight,
+                create_graph=True,
+                bec_projection=signs,
+                fold=fold,
             )
             loss.backward()
             optimizer.step()
@@ -579,8 +631,11 @@ def train(
             labels = np.stack([s.dipole.cpu().numpy() for s in train_set])
             cells = np.stack([s.cell for s in train_set])
             shifted = labels - ema.reference_offsets(torch.as_tensor(cells)).detach().cpu().numpy()
-            residuals = fold_residuals(
-                torch.as_tensor(predicted - shifted), cells, [s.charge_quantum for s in train_set]
+            residuals = dipole_residuals(
+                torch.as_tensor(predicted - shifted),
+                cells,
+                np.array([s.charge_quantum for s in train_set]),
+                fold,
             ).numpy()
             update_reference_offset(ema, residuals, cells)
             with torch.no_grad():
@@ -671,6 +726,7 @@ def train(
         'bec_weight': bec_weight,
         'dipole_offset_fractional': model.config.dipole_offset,
         'reference_offset': train_config.reference_offset,
+        'label_branches': train_config.label_branches,
         'dipole_weight': train_config.dipole_weight,
         'n_parameters': model.n_parameters(),
         **bond_summary,
@@ -679,7 +735,7 @@ def train(
     }
     evaluations = {}
     for name, subset in (('train', train_set), ('val', [samples[i] for i in split.val]), ('test', test_set)):
-        evaluations[name] = evaluate_samples(model, subset)
+        evaluations[name] = evaluate_samples(model, subset, fold=fold)
         for key, value in _public(evaluations[name]).items():
             metrics[f'{name}_{key}'] = value
     metrics['model_config'] = model_config.as_dict()

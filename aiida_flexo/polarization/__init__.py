@@ -4,7 +4,7 @@ Everything returned here is in e·Å (dipoles) or e/Å² (polarizations) with th
 µC/cm² goes through :mod:`aiida_flexo.units`.
 """
 
-from aiida_flexo.polarization.branches import BranchResult, align_branch
+from aiida_flexo.polarization.branches import BranchResult, align_branch, align_to_reference
 from aiida_flexo.polarization.path import path_from_outcars
 from aiida_flexo.polarization.quanta import (
     SAFE_CHARGE_QUANTUM,
@@ -31,6 +31,7 @@ __all__ = [
     'BranchResult',
     'VaspOutputError',
     'align_branch',
+    'align_to_reference',
     'closest_lattice_vector',
     'half_quantum_margin',
     'lattice_shift',

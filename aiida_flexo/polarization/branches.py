@@ -18,6 +18,7 @@ from aiida_flexo import units
 from aiida_flexo.polarization.quanta import (
     SAFE_CHARGE_QUANTUM,
     closest_lattice_vector,
+    lattice_shift,
     polarization_quanta,
 )
 
@@ -107,3 +108,38 @@ def align_branch(
         jumps=jumps,
         labels=list(labels) if labels is not None else [str(i) for i in range(len(dipoles))],
     )
+
+
+def align_to_reference(
+    dipoles: np.ndarray,
+    references: np.ndarray,
+    cells: np.ndarray,
+    charge_quanta: np.ndarray | float = SAFE_CHARGE_QUANTUM,
+) -> np.ndarray:
+    """Move each Berry-phase dipole onto the branch closest to a reference dipole of the same structure.
+
+    The reference (e.g. Born charges times displacements, :func:`aiida_flexo.textures.born.perovskite_born_dipole`)
+    only has to be closer to the right branch than half a quantum: the label ``d`` becomes ``d − q e R*`` with
+    ``q e R*`` the lattice vector of quanta closest to ``d − reference``. Labels aligned this way are single-valued
+    and can be fitted without folding (``TrainConfig(label_branches='fixed')``).
+
+    Args:
+        dipoles: (n, 3) cell dipoles, e·Å (any branch).
+        references: (n, 3) reference dipoles, e·Å.
+        cells: (n, 3, 3) lattice vectors (rows), Å.
+        charge_quanta: charge quantum q per frame (or one for all), e.
+
+    Returns:
+        (n, 3) dipoles on the reference's branch, e·Å.
+    """
+    dipoles = np.asarray(dipoles, dtype=float).reshape(-1, 3)
+    references = np.asarray(references, dtype=float).reshape(-1, 3)
+    cells = np.asarray(cells, dtype=float).reshape(-1, 3, 3)
+    if not len(dipoles) == len(references) == len(cells):
+        raise ValueError(
+            f'{len(dipoles)} dipoles, {len(references)} references and {len(cells)} cells differ'
+        )
+    quanta = np.broadcast_to(np.asarray(charge_quanta, dtype=float), (len(dipoles),))
+    return np.stack(
+        [d - lattice_shift(d - r, cell, q) for d, r, cell, q in zip(dipoles, references, cells, quanta)]
+    ).reshape(-1, 3)

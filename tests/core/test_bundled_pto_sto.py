@@ -66,3 +66,21 @@ def test_centrosymmetric_cells_agree(groups):
     # same displacement pattern on PbTiO3 and SrTiO3: only Z*(Pb) − Z*(Sr) times the A displacement differs
     change = _dipole_change(groups['sto'], groups['pto_para'])
     assert np.all(np.abs(change) < 0.5)
+
+
+def test_wide_set_complete_and_filtered():
+    """The second run (seed 100, 0.12 Å): 31 of 36 frames, the five with forces above 25 eV/Å left out."""
+    frames = read_frames(bundled_path('PbTiO3_SrTiO3_gpaw_fast_wide.xyz'), require=('dipole',))
+    origins = [int(a.info['origin'].removeprefix('frame_')) for a in frames]
+    assert origins == [i for i in range(36) if i not in (13, 24, 25, 28, 29)]
+    for index, atoms in zip(origins, frames, strict=True):
+        phase = PHASES[index // 6]
+        expected = {'sto': 'O3SrTi', 'sl_para': 'O6PbSrTi2', 'sl_up': 'O6PbSrTi2'}.get(phase, 'O3PbTi')
+        assert atoms.get_chemical_formula() == expected
+        assert np.abs(atoms.arrays['forces']).max() <= 25.0
+        # egg-box error of the fast protocol, larger with the larger forces of these frames
+        assert np.abs(atoms.arrays['forces'].sum(0)).max() < 0.25
+        assert atoms.info['charge_quantum'] == 2.0
+    # another random pattern than the first set
+    first = read_frames(bundled_path('PbTiO3_SrTiO3_gpaw_fast.xyz'))
+    assert not np.allclose(frames[0].positions, first[0].positions, atol=1e-3)

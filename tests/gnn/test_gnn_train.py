@@ -184,3 +184,62 @@ def test_save_load_round_trip_gives_identical_predictions(make_model, bto_cell, 
     for name in ('other.pt', 'dict.pt'):
         with pytest.raises(ModelFileError, match='not an aiida-flexo GNN model'):
             load_model(tmp_path / name)
+
+
+def test_fixed_branches_see_a_quantum_that_folding_hides(bto_cell):
+    """With label_branches='fixed' a label moved by one quantum is a different label; folded, it is the same."""
+    from tiny_models import random_model
+
+    model = random_model(seed=2)
+    atoms = bto_cell(a=4.0, seed=0, amplitude=0.1)
+    atoms.info['dipole'] = np.array([0.1, -0.2, 0.9])
+    atoms.info['charge_quantum'] = 2.0
+    shifted = atoms.copy()
+    shifted.info['dipole'] = atoms.info['dipole'] + 2.0 * atoms.cell[2]
+    (sample, moved) = make_samples([atoms, shifted], model.config)
+    losses = {}
+    for fold in (True, False):
+        losses[fold] = [
+            float(batch_loss(model, [s], 1.0, 0.0, create_graph=False, fold=fold)[0]) for s in (sample, moved)
+        ]
+    assert losses[True][0] == pytest.approx(losses[True][1], rel=1e-10)
+    assert losses[False][1] > losses[False][0] + 1.0
+
+
+def test_perovskite_born_branches_train_on_pto_sto(tmp_path):
+    from aiida_flexo.data import read_frames
+    from aiida_flexo.gnn import GNNConfig
+    from aiida_flexo.resources import bundled_path
+
+    frames = read_frames(bundled_path('PbTiO3_SrTiO3_gpaw_fast.xyz'), require=('dipole',))[::3]
+    config = GNNConfig(
+        cutoff=4.5, triplet_cutoff=3.2, hidden=8, edge_channels=8, triplet_channels=4, n_blocks=1
+    )
+    result = train(
+        frames,
+        tmp_path,
+        config,
+        TrainConfig(epochs=2, label_branches='perovskite-born', fractions=(0.6, 0.2, 0.2)),
+        progress=False,
+    )
+    assert result.metrics['label_branches'] == 'perovskite-born'
+    assert result.metrics['reference_offset'] == 'zero'  # fixed branches: zero at the cubic parent
+    assert result.metrics['dipole_offset_fractional'] == [0.0, 0.0, 0.0]
+    assert np.isfinite(result.metrics['test_dipole_mae_eA'])
+    with pytest.raises(ValueError, match='label_branches must be one of'):
+        TrainConfig(label_branches='nearest')
+
+
+def test_perovskite_born_branches_need_perovskites(tmp_path, analytic_frames):
+    from aiida_flexo.data import FramesError
+
+    frames = [a.copy() for a in analytic_frames[:5]]
+    for atoms in frames:
+        atoms.set_chemical_symbols(['Si'] * len(atoms))
+    with pytest.raises(FramesError, match='needs ABO3 perovskite frames'):
+        train(
+            frames,
+            tmp_path,
+            train_config=TrainConfig(epochs=1, label_branches='perovskite-born'),
+            progress=False,
+        )
