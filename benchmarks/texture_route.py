@@ -42,6 +42,36 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+#: an atom this far (Å) from its perovskite site means the lattice was not held (melted or broken)
+MELTED_A = 1.0
+
+
+def structure_health(frames, superlattice) -> dict:
+    """Temperature per stage (mean over the written frames, K) and the displacement (Å) of the last frame from
+    the undistorted superlattice: a bad potential shows up as heating above the target and as atoms leaving their
+    sites."""
+    from ase.geometry import find_mic
+
+    from aiida_flexo.textures.born import undistorted_superlattice
+
+    reference = undistorted_superlattice(superlattice).atoms.positions
+    last = frames[-1]
+    u, _ = find_mic(last.positions - reference, last.cell, pbc=True)
+    # the centre of mass is fixed by the thermostat; remove any residual rigid shift
+    u -= u.mean(axis=0)
+    norms = np.linalg.norm(u, axis=1)
+    stages: dict[str, list[float]] = {}
+    for atoms in frames:
+        target = atoms.info.get('target_temperature_K')
+        if target is not None:
+            stages.setdefault(f'{float(target):.0f}', []).append(float(atoms.get_temperature()))
+    return {
+        'final_rms_displacement_A': float(np.sqrt(np.mean(norms**2))),
+        'final_max_displacement_A': float(norms.max()),
+        'temperature_by_target_K': {k: float(np.mean(v)) for k, v in stages.items()},
+    }
+
+
 def seed_anneal(stages: int = 10, steps: int = 500, t_hot: float = 1000.0, t_cold: float = 1.0) -> str:
     """The seed's anneal as a schedule string: ``stages`` linear steps from ``t_hot`` to ``t_cold`` (K)."""
     temperatures = np.linspace(t_hot, t_cold, stages)
@@ -131,7 +161,17 @@ def main() -> None:
     report['peak_rss_after_md_GB'] = peak_rss_gb()
     print(f'MD: {n_steps} steps in {md_s:.1f} s ({report["md_steps_per_s"]:.3f} steps/s)')
 
-    frames = read(trajectory, index=':')[-max(1, args.average_last) if args.run_anneal else -1 :]
+    written = read(trajectory, index=':')
+    report.update(structure_health(written, superlattice))
+    print(
+        f'last frame: {report["final_temperature_K"]:.0f} K, displacement from the ideal sites rms '
+        f'{report["final_rms_displacement_A"]:.3f} Å, max {report["final_max_displacement_A"]:.3f} Å'
+    )
+    if report['final_max_displacement_A'] > MELTED_A:
+        print(
+            f'WARNING: atoms moved more than {MELTED_A} Å from their sites: the potential did not hold the lattice'
+        )
+    frames = written[-max(1, args.average_last) if args.run_anneal else -1 :]
     report['frames_averaged'] = len(frames)
     models = {'gnn': predictor, 'bec': born_charge_model(superlattice)}  # BEC: literature Z* × displacement
     for route, model in models.items():

@@ -71,13 +71,14 @@ def born_charge_model(
     ``superlattice`` without a seed, same in-plane parameter and layer heights).
     """
     if reference is None:
-        reference = _undistorted(superlattice)
+        reference = undistorted_superlattice(superlattice)
     if len(reference.atoms) != len(superlattice.atoms):
         raise ValueError('the reference superlattice must have the same atoms as the superlattice')
     return LinearBornChargeModel(site_born_charges(superlattice, charges), reference=reference.atoms)
 
 
-def _undistorted(superlattice: Superlattice) -> Superlattice:
+def undistorted_superlattice(superlattice: Superlattice) -> Superlattice:
+    """The superlattice rebuilt without a seed (same materials, in-plane parameter and layer heights)."""
     materials = list(dict.fromkeys(superlattice.layer_materials))
     m = superlattice.layer_materials.count(materials[0])
     n = len(superlattice.layer_materials) - m
