@@ -75,6 +75,16 @@ def test_cli_import_and_export(tmp_path, batio3_frames):
     result = runner.invoke(main, ['frames', 'export', str(data['pk']), str(out)])
     assert result.exit_code == 0, result.output
     assert frames_hash(read_frames(out)) == data['frames_hash']
+    # --max-force leaves out the frames with a larger force component, and says which
+    largest = [float(np.abs(f.arrays['forces']).max()) for f in batio3_frames[:4]]
+    limit = float(np.median(largest))
+    result = runner.invoke(main, ['frames', 'export', str(data['pk']), str(out), '--max-force', str(limit)])
+    assert result.exit_code == 0, result.output
+    dropped = [i for i, f in enumerate(largest) if f > limit]
+    assert dropped and f'left out (force above {limit} eV/Å): {dropped}' in result.output
+    kept = read_frames(out)
+    assert len(kept) == 4 - len(dropped)
+    assert frames_hash(kept) == frames_hash([batio3_frames[i] for i in range(4) if i not in dropped])
 
 
 def test_cli_import_missing_label(tmp_path, batio3_frames):
