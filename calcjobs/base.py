@@ -24,15 +24,22 @@ STDERR = 'aiida.err'
 STATUS_FILE = '_flexo_status.json'
 
 
-def serial_options(max_wallclock_seconds: int | None = None) -> dict:
-    """Scheduler options of one serial process (a new dict each call), optionally with a walltime in s.
+def serial_options(max_wallclock_seconds: int | None = None, threads: int | None = None) -> dict:
+    """Scheduler options of one process (a new dict each call), optionally with a walltime in s.
 
     The default resources of every :class:`FlexoCalcJob`; builders pass them explicitly where a namespace exposed
-    with ``populate_defaults=False`` does not inherit CalcJob defaults.
+    with ``populate_defaults=False`` does not inherit CalcJob defaults. ``threads``: torch/OpenMP threads of the
+    process (``OMP_NUM_THREADS`` in the job environment, which the code's ``${OMP_NUM_THREADS:-1}`` keeps, and
+    that many cores reserved per process); default one thread (several serial jobs share a machine).
     """
     options: dict = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}}
     if max_wallclock_seconds is not None:
         options['max_wallclock_seconds'] = int(max_wallclock_seconds)
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f'threads must be at least 1, got {threads}')
+        options['resources']['num_cores_per_mpiproc'] = int(threads)
+        options['environment_variables'] = {'OMP_NUM_THREADS': str(int(threads))}
     return options
 
 

@@ -490,10 +490,17 @@ def _model_node(value: str, option: str, kind: str):
 @click.option(
     '--json', 'as_json', is_flag=True, help='Print JSON (pk, label, n_atoms, grid_shape, protocol).'
 )
+@click.option(
+    '--threads',
+    type=click.IntRange(min=1),
+    default=None,
+    help='torch threads (OMP_NUM_THREADS) and cores of each job: the MD of large superlattices wants them '
+    '[default: 1].',
+)
 def submit(
     m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width, bubble_radius,
     displacement_b, displacement_o, mlip_model, dipole_model, schedule, protocol, average_last, stride, timestep,
-    code_label, max_wallclock, profile, as_json,
+    code_label, max_wallclock, profile, as_json, threads=None,
 ) -> None:  # fmt: skip
     """Submit flexo.textures to the daemon: build the superlattice, anneal it with the MLIP, predict the
     polarization field with the dipole GNN, analyse it (skyrmion numbers, domains, walls) and draw it.
@@ -552,7 +559,7 @@ def submit(
         superlattice=parameters,
         protocol=protocol,
         overrides=overrides,
-        options=serial_options(max_wallclock),
+        options=serial_options(max_wallclock, threads),
     )
     merged = recursive_merge(TextureWorkChain.get_protocol_inputs(protocol), overrides)
     stack = stack_name(superlattice.layer_materials)

@@ -131,7 +131,9 @@ def ideal_perovskite_sites(atoms: Atoms) -> np.ndarray:
     shift = np.mean(offset - np.rint(offset - offset[0]), axis=0)  # same image of every offset
     sites = np.rint(fractional - shift).astype(int)
     origin = sites[a_like[0]] if a_like else np.zeros(3, dtype=int)
-    odd = ((sites - origin) % 2).sum(axis=1)  # relative to an A atom: A: (even, even, even), B: (odd, odd, odd), O: two odd coordinates
+    odd = ((sites - origin) % 2).sum(
+        axis=1
+    )  # relative to an A atom: A: (even, even, even), B: (odd, odd, odd), O: two odd coordinates
     expected = np.array([0 if _is_a_site(s) else (2 if s == 'O' else 3) for s in symbols])
     wrong = np.flatnonzero(odd != expected)
     if len(wrong):

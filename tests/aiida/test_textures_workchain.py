@@ -199,7 +199,7 @@ def run(aiida_profile, daemon_client, tiny_model, tiny_dipole_model):
         'textures', 'submit', '-m', '2', '-n', '1', '-N', '3', '--materials', 'BaTiO3,BaTiO3', '--seed', 'bubble',
         '--bubble-radius', '1', '--mlip', str(tiny_model), '--dipole', str(tiny_dipole_model), '--schedule',
         schedule, '--protocol', 'fast', '--stride', str(STRIDE), '--average-last', str(AVERAGE_LAST),
-        '--max-wallclock', '900', '--profile', aiida_profile.name, '--json',
+        '--max-wallclock', '900', '--profile', aiida_profile.name, '--json', '--threads', '2',
     ]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -238,6 +238,16 @@ def test_cli_submit_and_workchain_finish(run):
     assert node.label == 'textures (BaTiO3)3 3×3, seed bubble (fast)'
     assert node.inputs.superlattice['bubble_radius'] == 1.0
     assert node.inputs.md.md.parameters['stride'] == STRIDE
+    # --threads 2: two cores per MD job, and OMP_NUM_THREADS=2 exported before the code's default of 1
+    md = next(n for n in node.called_descendants if n.process_label == 'MlipMdCalculation')
+    assert md.get_option('resources')['num_cores_per_mpiproc'] == 2
+    script = md.base.repository.get_object_content('_aiidasubmit.sh')
+    lines = script.splitlines()
+    exported = next(
+        i for i, line in enumerate(lines) if line.startswith('export OMP_NUM_THREADS=') and '2' in line
+    )
+    default = next(i for i, line in enumerate(lines) if 'OMP_NUM_THREADS:-1' in line)
+    assert exported < default, script
 
 
 @pytest.mark.daemon
