@@ -36,13 +36,13 @@ def main() -> None:
 
     from aiida_flexo.data import read_frames
     from aiida_flexo.gnn import TrainConfig, load_model, train
-    from aiida_flexo.resources import bundled_path
+    from aiida_flexo.resources import pto_sto_frame_paths
     from aiida_flexo.textures.born import LITERATURE_BORN_CHARGES
     from aiida_flexo.textures.superlattice import build_superlattice
 
     frames = []
-    for name in ('PbTiO3_SrTiO3_gpaw_fast.xyz', 'PbTiO3_SrTiO3_gpaw_fast_wide.xyz'):
-        frames += read_frames(bundled_path(name), require=('dipole',))
+    for path in pto_sto_frame_paths():
+        frames += read_frames(path, require=('dipole',))
     report: dict = {'n_frames': len(frames)}
     print(f'{len(frames)} frames (both bundled PbTiO3/SrTiO3 sets)')
     print(f'{"labels":<16} {"train MAE":>10} {"val MAE":>10} {"test MAE":>10}  e·Å   (epochs, s)')

@@ -17,6 +17,11 @@ More frames (a new random pattern, larger displacements for the potential)::
 
     verdi -p PROFILE run examples/submit_pto_sto.py -- --frames-per-phase 6 --seed 100 --displacement 0.12
 
+Train both models on the 67 frames shipped with aiida-flexo instead (no DFT; the Allegro fit stops at its time
+limit or patience; ``--threads`` of the Allegro job)::
+
+    verdi -p PROFILE run examples/submit_pto_sto.py -- --bundled --gnn-epochs 600 --mlip-epochs 2000 --threads 2
+
 Afterwards: ``aiida-flexo frames export <frames pk> pto_sto.xyz`` writes the labelled frames, and
 ``verdi node repo dump <model pk> DIR`` the models (the pks are in ``verdi process show <pk>``).
 """
@@ -29,6 +34,10 @@ import numpy as np
 from aiida import orm
 from aiida.engine import submit
 
+from aiida_flexo.calcjobs.base import serial_options
+from aiida_flexo.data import read_frames
+from aiida_flexo.nodes.frames import FramesData
+from aiida_flexo.resources import pto_sto_frame_paths
 from aiida_flexo.textures.superlattice import build_superlattice
 from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
 
@@ -41,6 +50,10 @@ POLAR = {'displacement_B': 0.15, 'displacement_O': -0.30}  # Å, relative to the
 # labels of 5-atom PbTiO3 cells come close to half a quantum: fit them on the branch of their Born-charge dipole
 GNN = {'epochs': 400, 'bec_weight': 0.0, 'seed': 0, 'label_branches': 'perovskite-born'}
 MLIP = {'epochs': 60, 'model_size': 'small', 'seed': 0}
+# training on the bundled frames: early stopping on the validation loss, stress not fitted (the fast protocol's
+# Pulay stress is tens of GPa), a time limit per fit
+BUNDLED_MLIP = {'patience': 200, 'stress_weight': 0.0, 'max_time': '25m'}
+BUNDLED_GNN = {'lr': 1e-3, 'patience': 150}  # as benchmarks/pto_sto_gnn.py
 # -----------------------------------------------------------------------------------------------------------
 
 
@@ -77,8 +90,22 @@ def main() -> orm.WorkChainNode:
     parser.add_argument('--strain', type=float, default=STRAIN, help='Maximum strain component.')
     parser.add_argument('--gnn-epochs', type=int, default=GNN['epochs'])
     parser.add_argument('--mlip-epochs', type=int, default=MLIP['epochs'])
+    parser.add_argument(
+        '--bundled', action='store_true', help='Train on the 67 bundled frames (no DFT) instead of labelling.'
+    )
+    parser.add_argument('--threads', type=int, default=None, help='Threads of the Allegro training job.')
     args = parser.parse_args()
     code = orm.load_code(FLEXO_CODE)
+    frames = None
+    gnn, mlip = {**GNN, 'epochs': args.gnn_epochs}, {**MLIP, 'epochs': args.mlip_epochs}
+    if args.bundled:
+        atoms = [frame for path in pto_sto_frame_paths() for frame in read_frames(path, require=('dipole',))]
+        frames = FramesData.from_frames(atoms, source='bundled PbTiO3/SrTiO3 frames (GPAW fast, 2 sets)')
+        gnn.update(BUNDLED_GNN)
+        mlip.update(BUNDLED_MLIP)
+    options = None
+    if args.threads is not None:
+        options = {'mlip': serial_options(threads=args.threads)}  # the GNN fits its small cells on one thread
     perturbations = {
         'n_frames': args.frames_per_phase,
         'displacement': args.displacement,
@@ -88,14 +115,15 @@ def main() -> orm.WorkChainNode:
     overrides = {
         'components': [],
         'sampling': {'temperatures': [], 'perturbations': perturbations},
-        'gnn': {**GNN, 'epochs': args.gnn_epochs},
-        'mlip': {**MLIP, 'epochs': args.mlip_epochs},
+        'gnn': gnn,
+        'mlip': mlip,
         'thresholds': {},
     }
     builder = FlexoPipelineWorkChain.get_builder_from_protocol(
-        code, phases(), protocol='fast', overrides=overrides
+        code, phases(), protocol='fast', overrides=overrides, frames=frames, options=options
     )
-    builder.metadata.label = 'PbTiO3/SrTiO3 labels and models (GPAW fast)'
+    what = 'models on the bundled frames' if args.bundled else 'labels and models (GPAW fast)'
+    builder.metadata.label = f'PbTiO3/SrTiO3 {what}'
     node = submit(builder)
     print(f'Submitted FlexoPipelineWorkChain<{node.pk}> ({node.label})')
     print(f'  follow it:      verdi process list -a -p 1   |   verdi process report {node.pk}')

@@ -25,3 +25,12 @@ def bto_path_outcars() -> list[Path]:
     """OUTCARs of the bundled BaTiO3 Berry-phase path (pymatgen test data), in path order."""
     root = bundled_path('vasp/BTO_221_99_polarization')
     return [root / step / 'OUTCAR' for step in BTO_PATH_STEPS]
+
+
+#: The bundled PbTiO3/SrTiO3 frame sets (GPAW fast protocol, see SOURCES.md): first and wide-displacement set.
+PTO_STO_FRAME_FILES = ('PbTiO3_SrTiO3_gpaw_fast.xyz', 'PbTiO3_SrTiO3_gpaw_fast_wide.xyz')
+
+
+def pto_sto_frame_paths() -> list[Path]:
+    """Paths of both bundled PbTiO3/SrTiO3 frame sets (67 labelled frames together)."""
+    return [bundled_path(name) for name in PTO_STO_FRAME_FILES]

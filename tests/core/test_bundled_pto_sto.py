@@ -7,7 +7,7 @@ import pytest
 
 from aiida_flexo.data import read_frames
 from aiida_flexo.polarization.quanta import minimum_image
-from aiida_flexo.resources import bundled_path
+from aiida_flexo.resources import bundled_path, pto_sto_frame_paths
 
 #: the phases in frame order (6 perturbations each, the same random pattern in every phase)
 PHASES = ('pto_para', 'pto_up', 'pto_x', 'sl_para', 'sl_up', 'sto')
@@ -84,3 +84,10 @@ def test_wide_set_complete_and_filtered():
     # another random pattern than the first set
     first = read_frames(bundled_path('PbTiO3_SrTiO3_gpaw_fast.xyz'))
     assert not np.allclose(frames[0].positions, first[0].positions, atol=1e-3)
+
+
+def test_both_sets_listed():
+    """`pto_sto_frame_paths` (benchmarks, `examples/submit_pto_sto.py --bundled`) gives both sets, 67 frames."""
+    paths = pto_sto_frame_paths()
+    assert [p.name for p in paths] == ['PbTiO3_SrTiO3_gpaw_fast.xyz', 'PbTiO3_SrTiO3_gpaw_fast_wide.xyz']
+    assert sum(len(read_frames(p, require=('dipole',))) for p in paths) == 67
