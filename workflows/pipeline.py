@@ -29,6 +29,13 @@ THRESHOLDS = {
     'max_force_mae_meV_A': ('mlip', 'force_mae_meV_A', 'meV/Å'),
     'max_energy_mae_meV_atom': ('mlip', 'energy_mae_meV_atom', 'meV/atom'),
 }
+#: metrics of the held-out report (model, key, name, unit); those a run does not have are left out
+HELD_OUT_REPORT = (
+    ('dipole', 'dipole_mae_eA', 'dipole MAE', 'e·Å'),
+    ('dipole', 'bec_mae_e', 'Z* MAE', 'e'),
+    ('mlip', 'force_mae_meV_A', 'force MAE', 'meV/Å'),
+    ('mlip', 'energy_mae_meV_atom', 'energy MAE', 'meV/atom'),
+)
 
 
 def _validate_thresholds(value, _):
@@ -312,20 +319,12 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             'dipole': held_out_metrics(self.ctx.train_gnn.outputs.metrics.get_dict()),
             'mlip': held_out_metrics(self.ctx.train_mlip.outputs.metrics.get_dict()),
         }
-        self.report(
-            'held-out accuracy: dipole MAE {:.4g} e·Å, Z* MAE {:.4g} e; force MAE {:.4g} meV/Å, energy MAE {:.4g} '
-            'meV/atom'.format(
-                *(
-                    float('nan') if metrics[m].get(k) is None else metrics[m][k]
-                    for m, k in (
-                        ('dipole', 'dipole_mae_eA'),
-                        ('dipole', 'bec_mae_e'),
-                        ('mlip', 'force_mae_meV_A'),
-                        ('mlip', 'energy_mae_meV_atom'),
-                    )
-                )
-            )
-        )
+        parts = [
+            f'{name} {metrics[model][key]:.4g} {unit}'
+            for model, key, name, unit in HELD_OUT_REPORT
+            if metrics[model].get(key) is not None
+        ]
+        self.report(f'held-out accuracy: {", ".join(parts) or "no test or validation metrics"}')
         thresholds = self.inputs.thresholds.get_dict() if 'thresholds' in self.inputs else {}
         for key, limit in thresholds.items():
             model, metric, unit = THRESHOLDS[key]

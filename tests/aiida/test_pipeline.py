@@ -130,6 +130,7 @@ def test_process_reports_tell_what_happened(chain):
     report = get_workchain_report(chain['pipeline'], 'REPORT')
     assert 'using the given labelled frames' in report
     assert 'held-out accuracy: dipole MAE' in report
+    assert 'nan' not in report
     assert 'μ3333 =' in get_workchain_report(chain['flexo'], 'REPORT')
 
 
