@@ -30,6 +30,7 @@ TRAIN_OPTIONS = {
     'max_time': '--max-time',
     'reference_offset': '--reference-offset',
     'label_branches': '--label-branches',
+    'bond_rcond': '--bond-rcond',
 }
 TRAIN_FLAGS = ('float64',)
 

@@ -81,6 +81,13 @@ def gnn() -> None:
     '(perovskite-born; use it for small perovskite cells whose polar dipoles near half a quantum).',
 )
 @click.option(
+    '--bond-rcond',
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=None,
+    help='Relative singular-value cut-off of the least-squares bond-charge start; smaller fits the training '
+    'frames more closely but lets pairs seen at few distances extrapolate wildly  [default: 1e-3].',
+)
+@click.option(
     '--init-model',
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -113,6 +120,7 @@ def train_command(
     reference_offset: str | None = None,
     label_branches: str = 'folded',
     init_model: Path | None = None,
+    bond_rcond: float | None = None,
 ) -> None:
     """Train the dipole GNN on DATA (extxyz with a cell dipole per frame and, optionally, Born charges).
 
@@ -152,6 +160,7 @@ def train_command(
         ('patience', patience),
         ('threads', threads),
         ('dipole_weight', dipole_weight),
+        ('bond_rcond', bond_rcond),
     ):
         if value is not None:
             train_kwargs[name] = value

@@ -84,7 +84,10 @@ def test_training_fits_the_analytic_bond_charge_model_to_machine_precision(
         analytic_frames,
         tmp_path / 'run',
         make_config(),
-        TrainConfig(epochs=2, seed=3, reference_offset='half-quantum', fractions=(0.6, 0.2, 0.2)),
+        # a near-exact least squares (no singular-value cut-off to speak of) recovers the model exactly
+        TrainConfig(
+            epochs=2, seed=3, reference_offset='half-quantum', fractions=(0.6, 0.2, 0.2), bond_rcond=1e-10
+        ),
         progress=False,
     )
     metrics = result.metrics
@@ -243,3 +246,26 @@ def test_perovskite_born_branches_need_perovskites(tmp_path, analytic_frames):
             train_config=TrainConfig(epochs=1, label_branches='perovskite-born'),
             progress=False,
         )
+
+
+def test_bond_fit_stays_bounded_where_pairs_sit_at_few_distances(tmp_path):
+    """A–B pairs of 5-atom perovskite cells span a narrow distance range: a near-exact least-squares bond fit
+    (old cut-off 1e-10) gives cancelling coefficients of ~10⁵–10⁶ e·Å that explode off the training distances;
+    the default cut-off keeps them of order e·Å with nearly the same training residual."""
+    from aiida_flexo.data import read_frames
+    from aiida_flexo.resources import pto_sto_frame_paths
+
+    frames = [f for path in pto_sto_frame_paths() for f in read_frames(path, require=('dipole',))]
+    metrics = {}
+    for rcond in (1e-10, None):
+        config = TrainConfig(epochs=0, label_branches='perovskite-born')
+        if rcond is not None:
+            config.bond_rcond = rcond
+        metrics[rcond] = train(frames, tmp_path / str(rcond), train_config=config, progress=False).metrics
+    tight, default = metrics[1e-10], metrics[None]
+    assert default['bond_rcond'] == pytest.approx(1e-3)
+    assert tight['bond_coefficient_max_eA'] > 1e4
+    assert default['bond_coefficient_max_eA'] < 20.0
+    assert default['bond_model_dipole_rmse_eA'] < 1.2 * tight['bond_model_dipole_rmse_eA']
+    with pytest.raises(ValueError, match='bond_rcond must be in'):
+        TrainConfig(bond_rcond=1.5)
