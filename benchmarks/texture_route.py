@@ -42,33 +42,23 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-#: an atom this far (Å) from its perovskite site means the lattice was not held (melted or broken)
-MELTED_A = 1.0
-
-
 def structure_health(frames, superlattice) -> dict:
     """Temperature per stage (mean over the written frames, K) and the displacement (Å) of the last frame from
     the undistorted superlattice: a bad potential shows up as heating above the target and as atoms leaving their
     sites."""
-    from ase.geometry import find_mic
-
     from aiida_flexo.textures.born import undistorted_superlattice
+    from aiida_flexo.textures.health import displacement_summary
 
-    reference = undistorted_superlattice(superlattice).atoms.positions
-    last = frames[-1]
-    u, _ = find_mic(last.positions - reference, last.cell, pbc=True)
-    # the centre of mass is fixed by the thermostat; remove any residual rigid shift
-    u -= u.mean(axis=0)
-    norms = np.linalg.norm(u, axis=1)
+    moved = displacement_summary(frames[-1], undistorted_superlattice(superlattice).atoms)
     stages: dict[str, list[float]] = {}
     for atoms in frames:
         target = atoms.info.get('target_temperature_K')
         if target is not None:
             stages.setdefault(f'{float(target):.0f}', []).append(float(atoms.get_temperature()))
     return {
-        'final_rms_displacement_A': float(np.sqrt(np.mean(norms**2))),
-        'final_max_displacement_A': float(norms.max()),
-        'final_atoms_off_site': int((norms > MELTED_A).sum()),
+        'final_rms_displacement_A': moved['rms_displacement_A'],
+        'final_max_displacement_A': moved['max_displacement_A'],
+        'final_atoms_off_site': moved['atoms_off_site'],
         'temperature_by_target_K': {k: float(np.mean(v)) for k, v in stages.items()},
     }
 
@@ -110,6 +100,7 @@ def main() -> None:
     from aiida_flexo.textures.analysis import analyse_texture
     from aiida_flexo.textures.born import born_charge_model
     from aiida_flexo.textures.field import field_from_model
+    from aiida_flexo.textures.health import OFF_SITE_A, implausible_cells
     from aiida_flexo.textures.plots import plot_layers
     from aiida_flexo.textures.superlattice import build_superlattice
 
@@ -171,7 +162,7 @@ def main() -> None:
     if report['final_atoms_off_site'] > 0:
         share = report['final_atoms_off_site'] / len(atoms)
         print(
-            f'WARNING: {report["final_atoms_off_site"]} atoms ({share:.1%}) are more than {MELTED_A} Å from their '
+            f'WARNING: {report["final_atoms_off_site"]} atoms ({share:.1%}) are more than {OFF_SITE_A} Å from their '
             'sites: local defects, or (when many) a potential that does not hold the lattice'
         )
     frames = written[-max(1, args.average_last) if args.run_anneal else -1 :]
@@ -207,6 +198,8 @@ def main() -> None:
         for key in ('skyrmion_number_rounded', 'domain_count', 'wall_types', 'mean_abs_P_C_per_m2'):
             report[f'{route}_{key}'] = analysis.get(key)
         report[f'{route}_mean_Pz_PTO_C_per_m2'] = float(P[:, :, : args.m, 2].mean())
+        report[f'{route}_max_abs_P_C_per_m2'] = float(np.linalg.norm(P, axis=-1).max())
+        report[f'{route}_implausible_cells'] = len(implausible_cells(P))
         report[f'{route}_mean_abs_Pz_PTO_C_per_m2'] = float(np.abs(P[:, :, : args.m, 2]).mean())
         if args.n:
             report[f'{route}_mean_abs_Pz_STO_C_per_m2'] = float(np.abs(P[:, :, args.m :, 2]).mean())

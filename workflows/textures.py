@@ -13,6 +13,7 @@ two models and the build parameters.
 
 from __future__ import annotations
 
+import numpy as np
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain
@@ -30,6 +31,7 @@ from aiida_flexo.calcjobs.functions.textures import (
     texture_field,
 )
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
+from aiida_flexo.textures.health import IMPLAUSIBLE_P_C_PER_M2, displacement_summary, implausible_cells
 from aiida_flexo.workflows.mlip_md import MlipMdWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin
 
@@ -321,10 +323,22 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             self.out('trajectory', node.outputs.trajectory)
         summary = node.outputs.summary.get_dict() if 'summary' in node.outputs else {}
         runs = len([n for n in node.called if isinstance(n, orm.CalcJobNode)])
-        self.report(
+        message = (
             f'anneal done in {runs} calculation(s): {summary.get("n_steps", "?")} steps, final temperature '
             f'{summary.get("final_temperature_K", float("nan")):.1f} K'
         )
+        if 'final_structure' in node.outputs:
+            moved = displacement_summary(node.outputs.final_structure.get_ase(), self.ctx.structure.get_ase())
+            message += (
+                f'; displacement from the start rms {moved["rms_displacement_A"]:.3f} Å, max '
+                f'{moved["max_displacement_A"]:.3f} Å'
+            )
+            if moved['atoms_off_site']:
+                message += (
+                    f'; WARNING: {moved["atoms_off_site"]} atom(s) more than {moved["off_site_A"]:.1f} Å from their '
+                    'start: local defects, or (when many) a potential that does not hold the lattice'
+                )
+        self.report(message)
         return None
 
     def predict(self):
@@ -376,12 +390,19 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         self.out('final_structure', final)
         self.out('field', self.ctx.field)
         attributes = self.ctx.field.base.attributes
+        polarization = self.ctx.field.get_array('polarization')
         mean = ', '.join(f'{x:+.3f}' for x in attributes.get('mean_P_C_per_m2'))
         self.report(
             f'polarization field on {"×".join(str(x) for x in attributes.get("grid_shape"))} cells from '
             f'{attributes.get("n_frames")} frame(s): mean |P| = {attributes.get("mean_abs_P_C_per_m2"):.3f} C/m², '
-            f'mean P = ({mean}) C/m²'
+            f'mean P = ({mean}) C/m², max |P| = {np.linalg.norm(polarization, axis=-1).max():.3f} C/m²'
         )
+        implausible = implausible_cells(polarization)
+        if len(implausible):
+            self.report(
+                f'WARNING: {len(implausible)} cell(s) with |P| > {IMPLAUSIBLE_P_C_PER_M2:.1f} C/m² (first at cell '
+                f'{tuple(int(i) for i in implausible[0])}): the dipole model is outside its training data there'
+            )
         return None
 
     def analyse(self):

@@ -9,6 +9,7 @@ checked in process against an analytic skyrmion, whose skyrmion number is known.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -351,6 +352,8 @@ def test_reports_and_labels(run):
     assert 'seed bubble' in report
     assert 'annealing with the MLIP (300 K × 20 → 1 K × 20 steps)' in report
     assert f'predicting the dipoles of {AVERAGE_LAST} frame(s)' in report
+    assert re.search(r'displacement from the start rms \d+\.\d+ Å, max \d+\.\d+ Å', report)
+    assert re.search(r'max \|P\| = \d+\.\d+ C/m²', report)
     assert 'layer Q = [' in report and 'domain' in report and 'mean |P|' in report
     assert 'pictures: layers.png' in report
     md = next(n for n in node.called if n.process_label == 'MlipMdWorkChain')

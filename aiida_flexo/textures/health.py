@@ -1,0 +1,49 @@
+"""Sanity checks of an annealed superlattice and of its polarization field.
+
+A potential that does not hold the lattice shows up as atoms leaving their sites; a dipole model outside its
+training data shows up as cells with a polarization no perovskite has. Both are reported by ``flexo.textures`` and
+``benchmarks/texture_route.py`` so that a map is never read without them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.geometry import find_mic
+
+#: an atom this far (Å) from its reference site means the lattice was not held (melted or broken)
+OFF_SITE_A = 1.0
+#: |P| (C/m²) beyond any perovskite (PbTiO3 ≈ 0.8–1.0, BiFeO3 ≈ 1.0): a cell above it is a model failure
+IMPLAUSIBLE_P_C_PER_M2 = 3.0
+
+
+def site_displacements(atoms: Atoms, reference: Atoms | np.ndarray) -> np.ndarray:
+    """(n, 3) displacements (Å) of ``atoms`` from ``reference`` (same atoms, same order; Atoms or positions),
+    minimum image in the cell of ``atoms``, with the mean (rigid) shift removed."""
+    positions = reference.positions if isinstance(reference, Atoms) else np.asarray(reference, dtype=float)
+    if positions.shape != atoms.positions.shape:
+        raise ValueError(
+            f'the reference has {len(positions)} positions, the structure {len(atoms)} atoms: compare the same '
+            'atoms in the same order'
+        )
+    u, _ = find_mic(atoms.positions - positions, atoms.cell, pbc=True)
+    return u - u.mean(axis=0)
+
+
+def displacement_summary(atoms: Atoms, reference: Atoms | np.ndarray, off_site_A: float = OFF_SITE_A) -> dict:
+    """RMS and largest displacement (Å) from ``reference`` and the number of atoms more than ``off_site_A`` away."""
+    norms = np.linalg.norm(site_displacements(atoms, reference), axis=1)
+    return {
+        'rms_displacement_A': float(np.sqrt(np.mean(norms**2))),
+        'max_displacement_A': float(norms.max()),
+        'atoms_off_site': int((norms > off_site_A).sum()),
+        'off_site_A': float(off_site_A),
+    }
+
+
+def implausible_cells(P: np.ndarray, limit: float = IMPLAUSIBLE_P_C_PER_M2) -> np.ndarray:
+    """Indices (k, 4) of the cells of a field ``P`` (Nx, Ny, L, 3; C/m²) whose |P| exceeds ``limit``."""
+    P = np.asarray(P, dtype=float)
+    if P.ndim != 4 or P.shape[-1] != 3:
+        raise ValueError(f'P must have the shape (Nx, Ny, L, 3), got {P.shape}')
+    return np.argwhere(np.linalg.norm(P, axis=-1) > limit)
