@@ -44,6 +44,8 @@ def trained(bto_frames, tmp_path_factory):
             '0.25',
             '--val-fraction',
             '0.25',
+            '--bond-rcond',
+            '0.01',
             '--quiet',
             '--json',
         ],
@@ -68,6 +70,7 @@ def test_train_writes_model_metrics_parity_and_split(trained):
         assert key in metrics and key in on_disk
     assert (metrics['n_train'], metrics['n_val'], metrics['n_test']) == (2, 1, 1)
     assert on_disk['model_config']['cutoff'] == 4.5
+    assert metrics['bond_rcond'] == on_disk['bond_rcond'] == 0.01
     assert json.loads((out / 'split.json').read_text())['seed'] == 1
 
 
@@ -154,3 +157,6 @@ def test_clear_errors_for_bad_input(trained, bto_frames):
 
     result = runner.invoke(gnn, ['eval', str(data), str(data)])
     assert result.exit_code != 0 and 'not an aiida-flexo GNN model' in result.output
+
+    result = runner.invoke(gnn, ['train', str(data), '--out', str(root / 'y'), '--bond-rcond', '1.5'])
+    assert result.exit_code != 0 and '--bond-rcond' in result.output
