@@ -37,7 +37,12 @@ TRAIN_OPTIONS = {
     'lr': '--lr',
     'batch_size': '--batch-size',
 }
-RELAX_OPTIONS = {'fmax': '--fmax', 'max_steps': '--max-steps', 'optimizer': '--optimizer'}
+RELAX_OPTIONS = {
+    'fmax': '--fmax',
+    'max_steps': '--max-steps',
+    'optimizer': '--optimizer',
+    'device': '--device',
+}
 MD_OPTIONS = {
     'timestep_fs': '--timestep',
     'thermostat': '--thermostat',
@@ -46,6 +51,7 @@ MD_OPTIONS = {
     'pressure_GPa': '--pressure',
     'pdamp_fs': '--pdamp',
     'stride': '--stride',
+    'device': '--device',
     'seed': '--seed',
 }
 

@@ -497,10 +497,16 @@ def _model_node(value: str, option: str, kind: str):
     help='torch threads (OMP_NUM_THREADS) and cores of each job: the MD of large superlattices wants them '
     '[default: 1].',
 )
+@click.option(
+    '--device',
+    default=None,
+    help="torch device of the MD, e.g. 'cuda' on a GPU node (the job's scheduler options must reserve the GPU) "
+    '[default: cpu].',
+)
 def submit(
     m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width, bubble_radius,
     displacement_b, displacement_o, mlip_model, dipole_model, schedule, protocol, average_last, stride, timestep,
-    code_label, max_wallclock, profile, as_json, threads=None,
+    code_label, max_wallclock, profile, as_json, threads=None, device=None,
 ) -> None:  # fmt: skip
     """Submit flexo.textures to the daemon: build the superlattice, anneal it with the MLIP, predict the
     polarization field with the dipole GNN, analyse it (skyrmion numbers, domains, walls) and draw it.
@@ -525,7 +531,7 @@ def submit(
         if average_last < 1:
             fail(f'--average-last must be at least 1 (1: the final structure), got {average_last}')
         overrides['average_last'] = average_last
-    md_parameters = {'stride': stride, 'timestep_fs': timestep}
+    md_parameters = {'stride': stride, 'timestep_fs': timestep, 'device': device}
     if stride is not None and stride < 1:
         fail(f'--stride must be at least 1 MD step, got {stride}')
     if timestep is not None and not timestep > 0:

@@ -200,7 +200,7 @@ def run(aiida_profile, daemon_client, tiny_model, tiny_dipole_model):
         'textures', 'submit', '-m', '2', '-n', '1', '-N', '3', '--materials', 'BaTiO3,BaTiO3', '--seed', 'bubble',
         '--bubble-radius', '1', '--mlip', str(tiny_model), '--dipole', str(tiny_dipole_model), '--schedule',
         schedule, '--protocol', 'fast', '--stride', str(STRIDE), '--average-last', str(AVERAGE_LAST),
-        '--max-wallclock', '900', '--profile', aiida_profile.name, '--json', '--threads', '2',
+        '--max-wallclock', '900', '--profile', aiida_profile.name, '--json', '--threads', '2', '--device', 'cpu',
     ]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -249,6 +249,8 @@ def test_cli_submit_and_workchain_finish(run):
     )
     default = next(i for i, line in enumerate(lines) if 'OMP_NUM_THREADS:-1' in line)
     assert exported < default, script
+    assert node.inputs.md.md.parameters['device'] == 'cpu'
+    assert "'--device' 'cpu'" in script  # --device reaches the MD command line
 
 
 @pytest.mark.daemon
