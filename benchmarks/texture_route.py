@@ -100,7 +100,7 @@ def main() -> None:
     from aiida_flexo.textures.analysis import analyse_texture
     from aiida_flexo.textures.born import born_charge_model
     from aiida_flexo.textures.field import field_from_model
-    from aiida_flexo.textures.health import OFF_SITE_A, implausible_cells
+    from aiida_flexo.textures.health import implausible_cells, off_site_warning
     from aiida_flexo.textures.plots import plot_layers
     from aiida_flexo.textures.superlattice import build_superlattice
 
@@ -160,11 +160,7 @@ def main() -> None:
         f'{report["final_rms_displacement_A"]:.3f} Å, max {report["final_max_displacement_A"]:.3f} Å'
     )
     if report['final_atoms_off_site'] > 0:
-        share = report['final_atoms_off_site'] / len(atoms)
-        print(
-            f'WARNING: {report["final_atoms_off_site"]} atoms ({share:.1%}) are more than {OFF_SITE_A} Å from their '
-            'sites: local defects, or (when many) a potential that does not hold the lattice'
-        )
+        print(off_site_warning(report['final_atoms_off_site'], len(atoms), reference='ideal site'))
     frames = written[-max(1, args.average_last) if args.run_anneal else -1 :]
     report['frames_averaged'] = len(frames)
     models = {'gnn': predictor, 'bec': born_charge_model(superlattice)}  # BEC: literature Z* × displacement

@@ -22,20 +22,15 @@ from aiida_flexo.workflows.label import LabelWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
 from aiida_flexo.workflows.sampling import SamplingWorkChain
 
-#: threshold key -> (model, metric key in the held-out metrics, unit)
-THRESHOLDS = {
-    'max_dipole_mae_eA': ('dipole', 'dipole_mae_eA', 'e·Å'),
-    'max_bec_mae_e': ('dipole', 'bec_mae_e', 'e'),
-    'max_force_mae_meV_A': ('mlip', 'force_mae_meV_A', 'meV/Å'),
-    'max_energy_mae_meV_atom': ('mlip', 'energy_mae_meV_atom', 'meV/atom'),
-}
-#: metrics of the held-out report (model, key, name, unit); those a run does not have are left out
-HELD_OUT_REPORT = (
+#: held-out metrics (model, metric key, name, unit): the pipeline's report (those a run has) and its thresholds
+HELD_OUT_METRICS = (
     ('dipole', 'dipole_mae_eA', 'dipole MAE', 'e·Å'),
     ('dipole', 'bec_mae_e', 'Z* MAE', 'e'),
     ('mlip', 'force_mae_meV_A', 'force MAE', 'meV/Å'),
     ('mlip', 'energy_mae_meV_atom', 'energy MAE', 'meV/atom'),
 )
+#: threshold key (``max_`` + metric key) -> (model, metric key in the held-out metrics, unit)
+THRESHOLDS = {f'max_{key}': (model, key, unit) for model, key, _, unit in HELD_OUT_METRICS}
 
 
 def _validate_thresholds(value, _):
@@ -321,7 +316,7 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         }
         parts = [
             f'{name} {metrics[model][key]:.4g} {unit}'
-            for model, key, name, unit in HELD_OUT_REPORT
+            for model, key, name, unit in HELD_OUT_METRICS
             if metrics[model].get(key) is not None
         ]
         self.report(f'held-out accuracy: {", ".join(parts) or "no test or validation metrics"}')

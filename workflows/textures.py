@@ -31,7 +31,12 @@ from aiida_flexo.calcjobs.functions.textures import (
     texture_field,
 )
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
-from aiida_flexo.textures.health import IMPLAUSIBLE_P_C_PER_M2, displacement_summary, implausible_cells
+from aiida_flexo.textures.health import (
+    IMPLAUSIBLE_P_C_PER_M2,
+    displacement_summary,
+    implausible_cells,
+    off_site_warning,
+)
 from aiida_flexo.workflows.mlip_md import MlipMdWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin
 
@@ -334,9 +339,9 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
                 f'{moved["max_displacement_A"]:.3f} Å'
             )
             if moved['atoms_off_site']:
-                message += (
-                    f'; WARNING: {moved["atoms_off_site"]} atom(s) more than {moved["off_site_A"]:.1f} Å from their '
-                    'start: local defects, or (when many) a potential that does not hold the lattice'
+                n_atoms = len(self.ctx.structure.sites)
+                message += '; ' + off_site_warning(
+                    moved['atoms_off_site'], n_atoms, moved['off_site_A'], 'start'
                 )
         self.report(message)
         return None

@@ -311,7 +311,7 @@ def fit_bond_model(
     dipole_weight: float = 1.0,
     bec_weight: float = 1.0,
     max_frames: int = 64,
-    rcond: float = 1e-3,
+    rcond: float = TrainConfig.bond_rcond,
     choose_offset: bool = True,
     fold: bool = True,
 ) -> dict:

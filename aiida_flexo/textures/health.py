@@ -41,6 +41,16 @@ def displacement_summary(atoms: Atoms, reference: Atoms | np.ndarray, off_site_A
     }
 
 
+def off_site_warning(
+    count: int, n_atoms: int, off_site_A: float = OFF_SITE_A, reference: str = 'site'
+) -> str:
+    """The warning line for ``count`` of ``n_atoms`` atoms more than ``off_site_A`` Å from their ``reference``."""
+    return (
+        f'WARNING: {count} atom(s) ({count / n_atoms:.1%}) more than {off_site_A:.1f} Å from their {reference}: '
+        'local defects, or (when many) a potential that does not hold the lattice'
+    )
+
+
 def implausible_cells(P: np.ndarray, limit: float = IMPLAUSIBLE_P_C_PER_M2) -> np.ndarray:
     """Indices (k, 4) of the cells of a field ``P`` (Nx, Ny, L, 3; C/m²) whose |P| exceeds ``limit``."""
     P = np.asarray(P, dtype=float)

@@ -10,6 +10,7 @@ from aiida_flexo.textures.health import (
     OFF_SITE_A,
     displacement_summary,
     implausible_cells,
+    off_site_warning,
     site_displacements,
 )
 from aiida_flexo.textures.superlattice import build_superlattice
@@ -42,6 +43,8 @@ def test_one_atom_off_its_site_is_counted(atoms):
     assert summary['atoms_off_site'] == 1
     assert summary['off_site_A'] == OFF_SITE_A
     assert displacement_summary(moved, atoms, off_site_A=2.0)['atoms_off_site'] == 0
+    warning = off_site_warning(summary['atoms_off_site'], n, reference='start')
+    assert warning.startswith(f'WARNING: 1 atom(s) ({1 / n:.1%}) more than 1.0 Å from their start')
     with pytest.raises(ValueError, match='same atoms in the same order'):
         site_displacements(moved, atoms.positions[:-1])
 
