@@ -43,6 +43,15 @@ def serial_options(max_wallclock_seconds: int | None = None, threads: int | None
     return options
 
 
+#: CalcJob options that belong to one process class, not to the scheduler (never copied to another CalcJob)
+PROCESS_SPECIFIC_OPTIONS = ('parser_name', 'input_filename', 'output_filename')
+
+
+def scheduler_options(options) -> dict:
+    """The scheduler part of a CalcJob's ``metadata.options`` (resources, walltime, queue...), to pass on."""
+    return {k: v for k, v in dict(options or {}).items() if k not in PROCESS_SPECIFIC_OPTIONS}
+
+
 class FlexoCalcJob(CalcJob):
     """Base class: runs ``aiida-flexo <subcommand> <args> --json`` in the working folder.
 

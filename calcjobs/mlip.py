@@ -1,4 +1,4 @@
-"""CalcJobs of the Allegro potential: ``flexo.mlip.train``, ``flexo.mlip.relax`` and ``flexo.mlip.md``.
+"""CalcJobs of the potentials: ``flexo.mlip.train``, ``.relax``, ``.md``, ``.sample`` (teacher frames) and ``.eval``.
 
 Each runs ``aiida-flexo mlip <train|relax|md>`` on the target computer (see :mod:`aiida_flexo.cli.mlip` for the
 executable and its exit statuses: 3 not converged, 4 NaN or exploding MD, 5 species unknown to the model).
@@ -20,8 +20,13 @@ from aiida_flexo.calcjobs.utils import (
 )
 from aiida_flexo.nodes.frames import FramesData
 
-MODEL_FILE = 'model.nequip.zip'
+#: the model file names ``aiida-flexo mlip train`` may write (the route and committee decide which)
+MODEL_FILES = ('model.nequip.zip', 'model.sevenn.pth', 'model.chgnet.pt', 'model.committee.zip')
 TRAIN_OPTIONS = {
+    'from_potential': '--from',
+    'committee': '--committee',
+    'loss': '--loss',
+    'device': '--device',
     'epochs': '--epochs',
     'cutoff': '--cutoff',
     'seed': '--seed',
@@ -86,6 +91,20 @@ def _validate_parameters(mapping, flags=()):
     return validator
 
 
+def _validate_model(value, _):
+    """A model file of a kind the calculator factory knows, or a known pretrained potential name."""
+    from aiida_flexo.mlip.calculator import MODEL_SUFFIXES
+    from aiida_flexo.mlip.universal import UNIVERSAL_POTENTIALS, is_universal_name
+
+    if isinstance(value, orm.Str):
+        if not is_universal_name(value.value):
+            return f'unknown pretrained potential {value.value!r}; known: {", ".join(UNIVERSAL_POTENTIALS)}'
+        return None
+    if not value.filename.endswith(MODEL_SUFFIXES):
+        return f'model file {value.filename!r}: expected a name ending in {", ".join(MODEL_SUFFIXES)}'
+    return None
+
+
 class _MlipParser(FlexoParser):
     EXIT_STATUS_CODES = {3: 'ERROR_NOT_CONVERGED', 4: 'ERROR_UNSTABLE', 5: 'ERROR_MISSING_SPECIES'}
 
@@ -102,10 +121,11 @@ def _mlip_exit_codes(spec) -> None:
 
 
 class MlipTrainCalculation(FlexoCalcJob):
-    """Train an Allegro potential on a flexo.frames node (``aiida-flexo mlip train``)."""
+    """Train a potential on a flexo.frames node: Allegro, a fine-tuned universal potential (``from_potential``)
+    or a committee (``committee``) (``aiida-flexo mlip train``)."""
 
     SUBCOMMAND = ('mlip', 'train', 'frames.xyz', '--out', '.')
-    RETRIEVE = (MODEL_FILE, 'metrics.json', 'learning_curve.csv', 'split.json')
+    RETRIEVE = (*MODEL_FILES, 'metrics.json', 'learning_curve.csv', 'split.json')
 
     @classmethod
     def define(cls, spec):
@@ -120,7 +140,10 @@ class MlipTrainCalculation(FlexoCalcJob):
         )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.train'
         spec.output(
-            'model', valid_type=orm.SinglefileData, help='Packaged nequip/Allegro model (eager, CPU/GPU).'
+            'model',
+            valid_type=orm.SinglefileData,
+            help='The trained potential: model.nequip.zip (Allegro), model.sevenn.pth / model.chgnet.pt (fine-tuned '
+            'universal potential) or model.committee.zip (a committee).',
         )
         spec.output(
             'metrics', valid_type=orm.Dict, help='Force/energy/stress MAE on validation and test frames.'
@@ -148,8 +171,9 @@ def _frames_text(frames: FramesData) -> str:
 
 class MlipTrainParser(_MlipParser):
     def parse_summary(self, summary):
-        if not self.out_file('model', MODEL_FILE):
-            return self.exit_codes.ERROR_MISSING_FILE.format(filename=MODEL_FILE)
+        name = summary.get('model_file', MODEL_FILES[0])
+        if name not in MODEL_FILES or not self.out_file('model', name):
+            return self.exit_codes.ERROR_MISSING_FILE.format(filename=name)
         self.out('metrics', orm.Dict(summary))
         self.out(
             'learning_curve', singlefile_from_text(self._text('learning_curve.csv'), 'learning_curve.csv')
@@ -172,7 +196,13 @@ class _ModelOnStructure(FlexoCalcJob):
     def define(cls, spec):
         super().define(spec)
         spec.input('structure', valid_type=orm.StructureData, help='The starting structure.')
-        spec.input('model', valid_type=orm.SinglefileData, help='Packaged Allegro model (flexo.mlip.train).')
+        spec.input(
+            'model',
+            valid_type=(orm.SinglefileData, orm.Str),
+            validator=_validate_model,
+            help='A trained potential (the `model` output of flexo.mlip.train: Allegro, fine-tuned or committee) or '
+            'the name of a pretrained universal potential (zero-shot).',
+        )
         spec.input(
             'fix', valid_type=orm.Str, required=False, help='Fixed atoms: species ("Ba") or indices ("0,3").'
         )
@@ -188,9 +218,16 @@ class _ModelOnStructure(FlexoCalcJob):
         )
         _mlip_exit_codes(spec)
 
+    def model_argument(self) -> str:
+        """The model as the executable sees it: the copied file's name (its suffix tells the kind) or a name."""
+        model = self.inputs.model
+        return model.value if isinstance(model, orm.Str) else model.filename
+
     def write_inputs(self, folder):
         self.write_text(folder, 'structure.xyz', structure_to_extxyz(self.inputs.structure))
-        copies = [(self.inputs.model.uuid, self.inputs.model.filename, MODEL_FILE)]
+        copies = []
+        if isinstance(self.inputs.model, orm.SinglefileData):
+            copies.append((self.inputs.model.uuid, self.inputs.model.filename, self.inputs.model.filename))
         if 'restart_trajectory' in self.inputs:
             node = self.inputs.restart_trajectory
             copies.append((node.uuid, node.filename, 'restart.traj'))
@@ -206,9 +243,9 @@ class _ModelOnStructure(FlexoCalcJob):
 
 
 class MlipRelaxCalculation(_ModelOnStructure):
-    """Relax a structure with an Allegro potential, some atoms fixed (``aiida-flexo mlip relax``)."""
+    """Relax a structure with a potential, some atoms fixed (``aiida-flexo mlip relax``)."""
 
-    SUBCOMMAND = ('mlip', 'relax', MODEL_FILE, 'structure.xyz', '--out', 'relaxed.xyz')
+    SUBCOMMAND = ('mlip', 'relax')
     RETRIEVE = ('relaxed.xyz', 'relax.traj', 'relax.log')
 
     @classmethod
@@ -229,7 +266,8 @@ class MlipRelaxCalculation(_ModelOnStructure):
 
     def command_arguments(self):
         parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        arguments = options_to_arguments(parameters, RELAX_OPTIONS, ('relax_cell',))
+        arguments = [self.model_argument(), 'structure.xyz', '--out', 'relaxed.xyz']
+        arguments += options_to_arguments(parameters, RELAX_OPTIONS, ('relax_cell',))
         arguments += ['--trajectory', 'relax.traj', '--log', 'relax.log', '--summary', 'relax.json']
         return arguments + self.common_arguments()
 
@@ -261,9 +299,9 @@ class MlipRelaxParser(_MlipParser):
 
 
 class MlipMdCalculation(_ModelOnStructure):
-    """Molecular dynamics through a temperature schedule with an Allegro potential (``aiida-flexo mlip md``)."""
+    """Molecular dynamics through a temperature schedule with a potential (``aiida-flexo mlip md``)."""
 
-    SUBCOMMAND = ('mlip', 'md', MODEL_FILE, 'structure.xyz', '--out', 'md.traj')
+    SUBCOMMAND = ('mlip', 'md')
     RETRIEVE = ('md.traj', 'final.xyz', 'md.log')
 
     @classmethod
@@ -288,7 +326,8 @@ class MlipMdCalculation(_ModelOnStructure):
     def command_arguments(self):
         schedule = ','.join(f'{float(t)}:{int(n)}' for t, n in self.inputs.schedule.get_list())
         parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        arguments = ['--schedule', schedule, *options_to_arguments(parameters, MD_OPTIONS)]
+        arguments = [self.model_argument(), 'structure.xyz', '--out', 'md.traj', '--schedule', schedule]
+        arguments += options_to_arguments(parameters, MD_OPTIONS)
         arguments += ['--final', 'final.xyz', '--summary', 'md.json', '--log', 'md.log']
         return arguments + self.common_arguments()
 
@@ -306,4 +345,148 @@ class MlipMdParser(_MlipParser):
             (atoms,) = read_extxyz_text(final)
             self.out('final_structure', orm.StructureData(ase=atoms))
         self.out('summary', orm.Dict(summary))
+        return ExitCode(0)
+
+
+# -------------------------------------------------------------------------------------- teacher frames, eval
+
+SAMPLE_OPTIONS = {
+    'temperatures': '--temperatures',
+    'n_frames': '--frames',
+    'strain': '--strain',
+    'displacement': '--displacement',
+    'stride': '--stride',
+    'timestep_fs': '--timestep',
+    'seed': '--sample-seed',
+    'device': '--device',
+}
+
+
+def _sample_arguments(parameters: dict) -> list[str]:
+    parameters = dict(parameters)
+    if isinstance(parameters.get('temperatures'), (list, tuple)):
+        parameters['temperatures'] = ','.join(str(float(t)) for t in parameters['temperatures'])
+    return options_to_arguments(parameters, SAMPLE_OPTIONS)
+
+
+class _ModelCalcJob(FlexoCalcJob):
+    """A CalcJob whose first argument is a potential: a model file (copied under its own name) or a name."""
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input(
+            'model',
+            valid_type=(orm.SinglefileData, orm.Str),
+            validator=_validate_model,
+            help='A trained potential (any kind flexo.mlip.train writes) or a pretrained potential name.',
+        )
+
+    def model_argument(self) -> str:
+        model = self.inputs.model
+        return model.value if isinstance(model, orm.Str) else model.filename
+
+    def model_copy(self) -> list[tuple[str, str, str]]:
+        model = self.inputs.model
+        return [(model.uuid, model.filename, model.filename)] if isinstance(model, orm.SinglefileData) else []
+
+
+class MlipSampleCalculation(_ModelCalcJob):
+    """Frames labelled by a teacher potential: MD and random strains/displacements (``aiida-flexo mlip sample``)."""
+
+    SUBCOMMAND = ('mlip', 'sample')
+    RETRIEVE = ('teacher_frames.xyz',)
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('structures', valid_type=FramesData, help='Periodic starting structures (labels unused).')
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            required=False,
+            validator=lambda value, _: _sample_validation(value),
+            help=f'Sampling options: {", ".join(SAMPLE_OPTIONS)} (temperatures as a list, K).',
+        )
+        spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.sample'
+        spec.output('frames', valid_type=FramesData, help='Teacher-labelled frames (energy, forces, stress).')
+        spec.output('summary', valid_type=orm.Dict, help='Frames per source, MD steps, wall time, settings.')
+        _mlip_exit_codes(spec)
+
+    def write_inputs(self, folder):
+        self.write_text(folder, 'structures.xyz', _frames_text(self.inputs.structures))
+        return self.model_copy()
+
+    def command_arguments(self):
+        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
+        arguments = [self.model_argument(), '--structures', 'structures.xyz', '--out', 'teacher_frames.xyz']
+        return arguments + _sample_arguments(parameters)
+
+
+def _sample_validation(value):
+    if value is None:
+        return None
+    try:
+        _sample_arguments(value.get_dict())
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+class MlipSampleParser(_MlipParser):
+    def parse_summary(self, summary):
+        text = self._text('teacher_frames.xyz')
+        if not text.strip():
+            return self.exit_codes.ERROR_MISSING_FILE.format(filename='teacher_frames.xyz')
+        teacher = self.node.inputs.model
+        source = f'labelled by {teacher.value if isinstance(teacher, orm.Str) else teacher.uuid}'
+        self.out('frames', FramesData.from_frames(read_extxyz_text(text), source=source))
+        self.out('summary', orm.Dict(summary))
+        return ExitCode(0)
+
+
+class MlipEvalCalculation(_ModelCalcJob):
+    """Errors of a potential on labelled frames (``aiida-flexo mlip eval``): held-out DFT checks, verification."""
+
+    SUBCOMMAND = ('mlip', 'eval')
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('frames', valid_type=FramesData, help='Labelled frames (energy, forces; stress optional).')
+        spec.input(
+            'indices',
+            valid_type=orm.List,
+            required=False,
+            help='Evaluate only these frames (0-based), e.g. the test split of a training.',
+        )
+        spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.eval'
+        spec.output(
+            'metrics', valid_type=orm.Dict, help='Force/energy/stress MAE and RMSE (and committee spread).'
+        )
+        _mlip_exit_codes(spec)
+
+    def write_inputs(self, folder):
+        frames = self.inputs.frames
+        if 'indices' in self.inputs:
+            import tempfile
+            from pathlib import Path
+
+            from aiida_flexo.data import write_frames
+
+            chosen = [frames.get_frames()[i] for i in self.inputs.indices.get_list()]
+            with tempfile.TemporaryDirectory() as tmp:
+                text = write_frames(Path(tmp) / 'frames.xyz', chosen).read_text()
+        else:
+            text = _frames_text(frames)
+        self.write_text(folder, 'frames.xyz', text)
+        return self.model_copy()
+
+    def command_arguments(self):
+        return [self.model_argument(), 'frames.xyz']
+
+
+class MlipEvalParser(_MlipParser):
+    def parse_summary(self, summary):
+        self.out('metrics', orm.Dict(summary))
         return ExitCode(0)

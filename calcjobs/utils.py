@@ -28,7 +28,8 @@ def singlefile_from_text(text: str, filename: str) -> orm.SinglefileData:
 
 
 def trajectory_from_frames(frames: Sequence[Atoms]) -> orm.TrajectoryData:
-    """TrajectoryData with positions and cells of ``frames`` (and energies/forces/temperatures when present)."""
+    """TrajectoryData with positions and cells of ``frames`` (and energies/forces when present, and with a committee
+    potential the arrays ``force_std_max_meV_A`` and ``force_std_mean_meV_A``: its force deviation per frame)."""
     trajectory = orm.TrajectoryData()
     positions = np.array([a.positions for a in frames])
     cells = np.array([np.asarray(a.cell[:]) for a in frames])
@@ -47,6 +48,12 @@ def trajectory_from_frames(frames: Sequence[Atoms]) -> orm.TrajectoryData:
         trajectory.set_array('energies', np.array(energies, dtype=float))
     if not np.all(np.isnan(np.array(forces))):
         trajectory.set_array('forces', np.array(forces, dtype=float))
+    deviations = [a.info.get('force_std_max_meV_A') for a in frames]
+    if all(d is not None for d in deviations):  # a committee potential: its force deviation per frame
+        trajectory.set_array('force_std_max_meV_A', np.array(deviations, dtype=float))
+        trajectory.set_array(
+            'force_std_mean_meV_A', np.array([a.info['force_std_mean_meV_A'] for a in frames])
+        )
     return trajectory
 
 

@@ -37,6 +37,10 @@ PROTOCOL = 'fast'  # 'fast' (minutes, not converged), 'moderate' (the seed setup
 COMPONENTS = ['3333']  # μ components in the convention P_i = μ_ijkl ∂ε_jk/∂x_l
 FRAMES_FILE = str(bundled_path('BaTiO3_qe_berry_bec.xyz'))  # labelled frames for ENGINE = 'frames'
 BULK = builtin('BaTiO3-qe')  # bulk cell of the flexo supercells (an ase Atoms; any file via ase.io.read)
+#: the potential: 'auto' fine-tunes a pretrained universal potential below 500 labelled frames and trains Allegro
+#: from scratch above; or 'allegro', or a pretrained name ('sevennet-0', 'chgnet-0.3.0', ...)
+POTENTIAL_ROUTE = 'auto'
+DISTILL = False  # also distil the potential into a fast Allegro student (large MD: textures)
 
 #: scheduler options per step (core.direct ignores account/queue; on Slurm set them)
 RESOURCES = {
@@ -78,6 +82,8 @@ def main() -> orm.WorkChainNode:
         options=RESOURCES,
         potential_family=POTENTIAL_FAMILY,
     )
+    builder.potential_route = orm.Str(POTENTIAL_ROUTE)
+    builder.distill = orm.Bool(DISTILL)
     builder.metadata.label = f'flexo pipeline {structure.get_formula()} {"/".join(COMPONENTS)} ({PROTOCOL})'
     node = submit(builder)
     print(f'Submitted FlexoPipelineWorkChain<{node.pk}> ({node.label})')

@@ -177,3 +177,33 @@ def tiny_calculator(tiny_model):
 def make_bto():
     """Factory of cubic BaTiO3 cells: ``make_bto(a=4.0, repeat=(1, 1, 1))``."""
     return cubic_batio3
+
+
+@pytest.fixture(scope='module')
+def flexo_code_module(aiida_profile):
+    """:func:`flexo_code` for module-scoped fixtures."""
+    from aiida_flexo.profiles import SetupReport, ensure_codes, ensure_computer
+
+    report = SetupReport(profile=aiida_profile.name)
+    return ensure_codes(report, ensure_computer(report))['aiida-flexo']
+
+
+@pytest.fixture(scope='module')
+def submit_and_await_module(daemon_client):
+    """Submit a process to the daemon (started if needed) and wait until it terminates; for module fixtures."""
+    import time
+
+    from aiida.engine import submit
+
+    def factory(process, timeout: float = 600, **inputs):
+        if not daemon_client.is_daemon_running:
+            daemon_client.start_daemon()
+        node = submit(process, **inputs)
+        start = time.monotonic()
+        while not node.is_terminated:
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f'{node.process_label}<{node.pk}> did not finish within {timeout} s')
+            time.sleep(1)
+        return node
+
+    return factory

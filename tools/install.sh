@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up aiida-flexo on a fresh machine: a virtual environment in .venv with the package (editable), its
-# dependencies (torch pinned to the CPU build 2.13.0 through constraints.txt) and the open DFT engine (GPAW).
+# dependencies (torch pinned to the CPU build 2.13.0 through constraints.txt), the pretrained universal potentials
+# (extra "universal": sevenn and chgnet, weights inside their wheels) and the open DFT engine (GPAW).
 # Idempotent: a second run only checks. Environment: PYTHON (default python3), FLEXO_VENV (default .venv),
 # FLEXO_SKIP_GPAW=1 to skip the DFT engine.
 set -euo pipefail
@@ -14,11 +15,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
-if ! python -c 'import aiida_flexo, torch, nequip, allegro, vesin, pytest' 2>/dev/null \
+if ! python -c 'import aiida_flexo, torch, nequip, allegro, vesin, pytest, sevenn, chgnet' 2>/dev/null \
         || [ pyproject.toml -nt "$VENV/.flexo-installed" ]; then
     echo ">> installing aiida-flexo and its dependencies (torch==2.13.0, CPU)"
     python -m pip install --quiet --upgrade pip
-    python -m pip install --quiet -c constraints.txt -e '.[dev]'
+    python -m pip install --quiet -c constraints.txt -e '.[dev,universal]'
     touch "$VENV/.flexo-installed"
 fi
 if [ "${FLEXO_SKIP_GPAW:-0}" != "1" ] && [ -f scripts/install_gpaw.sh ]; then

@@ -44,7 +44,8 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
             'mlip_model',
             valid_type=orm.SinglefileData,
             required=False,
-            help='Trained Allegro potential (flexo.mlip.train); without it the imposed field is used unrelaxed.',
+            help='Trained potential (flexo.mlip.train: Allegro, fine-tuned or committee); without it the imposed field is '
+            'used unrelaxed.',
         )
         spec.input(
             'born_charges',
@@ -176,9 +177,25 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
                 message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
             )
         self.ctx.relaxed = node.outputs.relaxed_structure
-        self.ctx.relaxation = node.outputs.summary
+        steps = [
+            child.outputs.summary['n_steps']
+            for child in node.called
+            if isinstance(child, orm.CalcJobNode) and 'summary' in child.outputs
+        ]
+        relax_inputs = self.inputs.relax.relax
+        fmax = relax_inputs.parameters.get_dict().get('fmax') if 'parameters' in relax_inputs else None
+        # stored with the result: what the last calculation reported, the tolerance and the steps of all restarts
+        self.ctx.relaxation = orm.Dict(
+            {
+                **node.outputs.summary.get_dict(),
+                'fmax_eV_A': fmax,
+                'n_steps': int(sum(steps)),
+                'n_calculations': len(steps),
+            }
+        )
         self.report(
-            f'relaxed: E = {node.outputs.energy.value:.6f} eV, max |F| = {node.outputs.max_force.value:.3g} eV/Å'
+            f'relaxed: E = {node.outputs.energy.value:.6f} eV, max |F| = {node.outputs.max_force.value:.3g} eV/Å '
+            f'(fmax {fmax}) in {sum(steps)} steps over {len(steps)} calculation(s)'
         )
         return None
 

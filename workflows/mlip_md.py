@@ -1,4 +1,4 @@
-"""``flexo.mlip.md.base``: molecular dynamics with the Allegro potential through a temperature schedule, to the end.
+"""``flexo.mlip.md.base``: molecular dynamics with a potential through a temperature schedule, to the end.
 
 A BaseRestartWorkChain around ``flexo.mlip.md``: a killed run (walltime, node failure: the executable never wrote its
 status) continues from the last frame of its trajectory with the rest of the schedule (the CalcJob passes the same
@@ -18,7 +18,7 @@ from aiida_flexo.workflows.mlip_restart import MlipRestartWorkChain
 
 
 class MlipMdWorkChain(MlipRestartWorkChain):
-    """MD through a temperature schedule with an Allegro potential; a killed run continues from its last frame."""
+    """MD through a temperature schedule with a potential; a killed run continues from its last frame."""
 
     _process_class = MlipMdCalculation
     _namespace = 'md'

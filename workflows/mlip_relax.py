@@ -1,4 +1,4 @@
-"""``flexo.mlip.relax.base``: a relaxation with the Allegro potential that continues until it converges.
+"""``flexo.mlip.relax.base``: a relaxation with a potential that continues until it converges.
 
 A BaseRestartWorkChain around ``flexo.mlip.relax``: an unconverged relaxation (max steps reached) and a killed one
 (walltime, node failure: the executable never wrote its status) are continued from the last frame of their
@@ -14,7 +14,7 @@ from aiida_flexo.workflows.mlip_restart import MlipRestartWorkChain
 
 
 class MlipRelaxWorkChain(MlipRestartWorkChain):
-    """Relax with an Allegro potential; restart from the last frame until converged."""
+    """Relax with a potential; restart from the last frame until converged."""
 
     _process_class = MlipRelaxCalculation
     _namespace = 'relax'

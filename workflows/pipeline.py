@@ -1,7 +1,7 @@
 """``flexo.pipeline``: from bulk crystals and DFT settings to flexoelectric coefficients, all on record.
 
 Outline: sample configurations (``flexo.sampling``) → label them with DFT (``flexo.label``: GPAW or VASP) → train
-the dipole GNN and the Allegro potential in parallel (``flexo.gnn.train``, ``flexo.mlip.train``) → check both on
+the dipole GNN and the potential (fine-tuned universal potential or Allegro) in parallel (``flexo.gnn.train``, ``flexo.mlip.train``) → check both on
 their held-out frames against the thresholds the user set → one ``flexo.coefficient`` per component, in parallel.
 With ``frames`` (an existing labelled set) sampling and labelling are skipped.
 """
@@ -12,8 +12,10 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
 
+from aiida_flexo.calcjobs.base import scheduler_options
 from aiida_flexo.calcjobs.gnn import GnnTrainCalculation
-from aiida_flexo.calcjobs.mlip import MlipTrainCalculation
+from aiida_flexo.calcjobs.mlip import MlipSampleCalculation, MlipTrainCalculation
+from aiida_flexo.mlip.route import FINETUNE_BELOW_FRAMES
 from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.provenance import held_out_metrics
@@ -36,6 +38,14 @@ THRESHOLDS = {f'max_{key}': (model, key, unit) for model, key, _, unit in HELD_O
 def _validate_thresholds(value, _):
     unknown = set(value.get_dict()) - set(THRESHOLDS)
     return f'unknown thresholds {sorted(unknown)}; allowed: {sorted(THRESHOLDS)}' if unknown else None
+
+
+def _validate_route(value, _):
+    from aiida_flexo.mlip.universal import UNIVERSAL_POTENTIALS, is_universal_name
+
+    if value.value in ('auto', 'allegro') or is_universal_name(value.value):
+        return None
+    return f'potential_route {value.value!r}: use auto, allegro or one of {", ".join(UNIVERSAL_POTENTIALS)}'
 
 
 def _validate_components(value, _):
@@ -104,6 +114,28 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         )
         spec.expose_inputs(GnnTrainCalculation, namespace='gnn', exclude=('frames',))
         spec.expose_inputs(MlipTrainCalculation, namespace='mlip', exclude=('frames',))
+        spec.input(
+            'potential_route',
+            valid_type=orm.Str,
+            default=lambda: orm.Str('auto'),
+            validator=_validate_route,
+            help='auto: fine-tune a pretrained universal potential below '
+            f'{FINETUNE_BELOW_FRAMES} frames, Allegro from scratch above; allegro; or the name of a pretrained '
+            'potential to fine-tune. A from_potential in mlip.parameters wins.',
+        )
+        spec.input(
+            'distill',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='After fine-tuning, distil the potential into a fast Allegro student (flexo.mlip.distill) for '
+            'large MD (textures): output mlip_student.',
+        )
+        spec.expose_inputs(
+            MlipSampleCalculation,
+            namespace='distill_sample',
+            include=('parameters',),
+            namespace_options={'required': False, 'populate_defaults': False, 'help': 'Teacher sampling.'},
+        )
         spec.expose_inputs(
             FlexoCoefficientWorkChain,
             namespace='flexo',
@@ -118,12 +150,20 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             cls.train,
             cls.inspect_training,
             cls.validate,
+            if_(cls.should_distill)(cls.distill_potential, cls.inspect_distill),
             cls.run_flexo,
             cls.inspect_flexo,
         )
         spec.output('frames', valid_type=FramesData, help='The labelled frames both models were trained on.')
         spec.output('dipole_model', valid_type=orm.SinglefileData)
         spec.output('mlip_model', valid_type=orm.SinglefileData)
+        spec.output(
+            'mlip_student',
+            valid_type=orm.SinglefileData,
+            required=False,
+            help='The distilled Allegro student of mlip_model (distill=True).',
+        )
+        spec.output('distill_report', valid_type=orm.Dict, required=False)
         spec.output('gnn_metrics', valid_type=orm.Dict)
         spec.output('mlip_metrics', valid_type=orm.Dict)
         spec.output_namespace(
@@ -139,10 +179,9 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(402, 'ERROR_LABELLING_FAILED', message='labelling failed: {message}')
         spec.exit_code(403, 'ERROR_TRAINING_FAILED', message='training failed: {message}')
         spec.exit_code(404, 'ERROR_GNN_NOT_ACCURATE', message='the dipole GNN misses a threshold: {message}')
-        spec.exit_code(
-            405, 'ERROR_MLIP_NOT_ACCURATE', message='the Allegro potential misses a threshold: {message}'
-        )
+        spec.exit_code(405, 'ERROR_MLIP_NOT_ACCURATE', message='the potential misses a threshold: {message}')
         spec.exit_code(406, 'ERROR_FLEXO_FAILED', message='flexo coefficient(s) failed: {message}')
+        spec.exit_code(407, 'ERROR_DISTILLATION_FAILED', message='the distillation failed: {message}')
 
     @classmethod
     def get_builder_from_protocol(
@@ -208,6 +247,10 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         builder.gnn.parameters = orm.Dict(inputs['gnn'])
         builder.mlip.code = code
         builder.mlip.parameters = orm.Dict(inputs['mlip'])
+        builder.potential_route = orm.Str(str(inputs.get('potential_route', 'auto')))
+        builder.distill = orm.Bool(bool(inputs.get('distill', False)))
+        if inputs.get('distill_sample'):
+            builder.distill_sample.parameters = orm.Dict(inputs['distill_sample'])
         for name in ('gnn', 'mlip'):
             if options.get(name):
                 builder[name].metadata.options = options[name]
@@ -280,17 +323,40 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         self.report(f'labelled {self.ctx.frames.n_frames} frames with DFT ({len(failed)} failed)')
         return None
 
+    def potential_parameters(self) -> orm.Dict | None:
+        """The MLIP training parameters with the route decided (``from_potential`` set or not)."""
+        given = self.inputs.mlip.parameters.get_dict() if 'parameters' in self.inputs.mlip else {}
+        if 'from_potential' in given:
+            return None
+        route = self.inputs.potential_route.value
+        if route == 'auto':
+            from aiida_flexo.mlip.route import choose_route
+
+            chosen = choose_route(self.ctx.frames.n_frames)
+            why = f'{self.ctx.frames.n_frames} frames (auto route: fine-tune below {FINETUNE_BELOW_FRAMES})'
+        else:
+            chosen = None if route == 'allegro' else route
+            why = 'potential_route'
+        self.report(f'potential: {"fine-tuning " + chosen if chosen else "Allegro from scratch"} ({why})')
+        if chosen is None:
+            return None
+        return orm.Dict({**given, 'from_potential': chosen})
+
     def train(self):
         calcs = {}
         for name, process in (('gnn', GnnTrainCalculation), ('mlip', MlipTrainCalculation)):
             inputs = AttributeDict(self.exposed_inputs(process, namespace=name))
             inputs.frames = self.ctx.frames
+            if name == 'mlip':
+                parameters = self.potential_parameters()
+                if parameters is not None:
+                    inputs.parameters = parameters
             inputs.metadata = AttributeDict(inputs.get('metadata', {}))
             inputs.metadata.call_link_label = f'train_{name}'
-            inputs.metadata.label = 'dipole GNN training' if name == 'gnn' else 'Allegro training'
+            inputs.metadata.label = 'dipole GNN training' if name == 'gnn' else 'potential training'
             calcs[f'train_{name}'] = self.submit(process, **inputs)
         self.report(
-            f'training the dipole GNN <{calcs["train_gnn"].pk}> and the Allegro potential <{calcs["train_mlip"].pk}> '
+            f'training the dipole GNN <{calcs["train_gnn"].pk}> and the potential <{calcs["train_mlip"].pk}> '
             f'on {self.ctx.frames.n_frames} frames'
         )
         return ToContext(**calcs)
@@ -332,6 +398,48 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
                     else self.exit_codes.ERROR_MLIP_NOT_ACCURATE
                 )
                 return code.format(message=message)
+        return None
+
+    def should_distill(self):
+        return self.inputs.distill.value
+
+    def distill_potential(self):
+        from aiida_flexo.calcjobs.functions.frames import structures_to_frames
+        from aiida_flexo.workflows.mlip_distill import MlipDistillWorkChain
+
+        structures = (
+            dict(self.inputs.structures)
+            if self.inputs.get('structures')
+            else {'bulk': self.ctx.flexo_structure}
+        )
+        builder = MlipDistillWorkChain.get_builder()
+        builder.sample.code = self.inputs.mlip.code
+        builder.sample.model = self.ctx.train_mlip.outputs.model
+        builder.sample.structures = structures_to_frames(**structures)
+        if 'distill_sample' in self.inputs and 'parameters' in self.inputs.distill_sample:
+            builder.sample.parameters = self.inputs.distill_sample.parameters
+        builder.student.code = self.inputs.mlip.code
+        student = self.inputs.mlip.parameters.get_dict() if 'parameters' in self.inputs.mlip else {}
+        builder.student.parameters = orm.Dict(
+            {k: v for k, v in student.items() if k not in ('from_potential', 'lr')}
+        )
+        options = scheduler_options(self.inputs.mlip.get('metadata', {}).get('options'))
+        if options:
+            builder.sample.metadata.options = options
+            builder.student.metadata.options = options
+        builder.metadata.call_link_label = 'distill'
+        node = self.submit(builder)
+        self.report(f'distilling the potential into an Allegro student: {node.process_label}<{node.pk}>')
+        return ToContext(distill=node)
+
+    def inspect_distill(self):
+        node = self.ctx.distill
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_DISTILLATION_FAILED.format(
+                message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
+            )
+        self.out('mlip_student', node.outputs.model)
+        self.out('distill_report', node.outputs.report)
         return None
 
     def run_flexo(self):

@@ -131,7 +131,11 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             validator=_keys_validator(GRID_KEYS, 'grid keys'),
             help='The cell grid of `structure`: grid_shape [Nx, Ny, L], layer_heights (Å), layer_materials.',
         )
-        spec.input('mlip_model', valid_type=orm.SinglefileData, help='Allegro potential (flexo.mlip.train).')
+        spec.input(
+            'mlip_model',
+            valid_type=orm.SinglefileData,
+            help='Potential (flexo.mlip.train: Allegro, a distilled student, fine-tuned).',
+        )
         spec.input('dipole_model', valid_type=orm.SinglefileData, help='Dipole GNN (flexo.gnn.train).')
         spec.input(
             'schedule',

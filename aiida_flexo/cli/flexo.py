@@ -204,13 +204,28 @@ def flexo() -> None:
 @click.option('--repeat', default='14', show_default=True, help='N cells along the gradient axis, or AxBxC.')
 @click.option('--max-strain', type=float, default=0.005, show_default=True, help='Maximum strain |ε_jk|.')
 @click.option('--out', 'out_dir', required=True, type=click.Path(path_type=Path), help='Output folder.')
+@click.option(
+    '--check-fmax/--no-check-fmax',
+    default=True,
+    show_default=True,
+    help='Continue the relaxation to fmax/2 and report μ at both tolerances (a warning above 2 % change).',
+)
+@click.option('--overwrite', is_flag=True, help='Replace the results of an earlier run in --out.')
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary as JSON.')
 def coefficient(
     bulk, component, fix, shape, transverse_repeat, mlip, dipole, bec, bec_from_model, fmax, max_steps, optimizer,
-    device, two_point, exclude_seam, repeat, max_strain, out_dir, as_json,
+    device, two_point, exclude_seam, repeat, max_strain, out_dir, check_fmax, overwrite, as_json,
 ) -> None:  # fmt: skip
-    """Compute one μ component: writes OUT/result.json, OUT/profile.png, OUT/supercell.json, OUT/relaxed.extxyz."""
-    from aiida_flexo.flexo.run import compute_coefficient, summary
+    """Compute one μ component: writes OUT/result.json, OUT/profile.png, OUT/supercell.json, OUT/relaxed.extxyz.
+
+    A relaxation that does not reach --fmax within --max-steps is an error (exit status 3), not a number.
+    """
+    from aiida_flexo.flexo.run import RelaxationNotConvergedError, compute_coefficient, summary
+
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f'--out {out_dir} is a file; give a folder')
+    if (out_dir / 'result.json').exists() and not overwrite:
+        fail(f'{out_dir} already holds a result; choose another --out or pass --overwrite')
 
     atoms, model, calculator, relaxer, bec_source = _setup(
         bulk, component, dipole, bec, bec_from_model, mlip, device
@@ -231,8 +246,11 @@ def coefficient(
             relax_options={'fmax': fmax, 'max_steps': max_steps, 'optimizer': optimizer},
             two_point_method=two_point,
             exclude_seam=exclude_seam,
+            check_fmax=check_fmax,
             out_dir=out_dir,
         )
+    except RelaxationNotConvergedError as exc:
+        fail(str(exc), 3)
     except ValueError as exc:
         fail(str(exc))
     data = result.to_dict()
@@ -242,6 +260,10 @@ def coefficient(
         'mu_nC_per_m': data['mu_nC_per_m'],
         'bec_mu_nC_per_m': data.get('bec', {}).get('mu_nC_per_m'),
         'relaxed': data['relaxation']['relaxed'],
+        'relaxation': {
+            k: data['relaxation'].get(k)
+            for k in ('fmax_eV_A', 'max_force_eV_A', 'n_steps', 'converged', 'tolerance_check')
+        },
         'notes': data['notes'],
         'files': {'result': str(out_dir / 'result.json'), 'profile': str(out_dir / 'profile.png')},
         'wall_s': data['timings_s']['total'],
@@ -250,6 +272,19 @@ def coefficient(
         echo_json(brief)
         return
     click.echo(summary(result))
+    relaxation = data['relaxation']
+    if relaxation.get('relaxed') and 'max_force_eV_A' in relaxation:
+        click.echo(
+            f'relaxed to max |F| {relaxation["max_force_eV_A"]:.2g} eV/Å (fmax {relaxation["fmax_eV_A"]:g}) in '
+            f'{relaxation["n_steps"]} steps'
+        )
+        check = relaxation.get('tolerance_check')
+        if check:
+            click.echo(
+                f'tolerance check: μ (fit) {check["mu_fit_nC_per_m"][0]:.4f} → {check["mu_fit_nC_per_m"][1]:.4f} nC/m '
+                f'at fmax {check["fmax_eV_A"][0]:g} → {check["fmax_eV_A"][1]:g} eV/Å '
+                f'({100 * check["relative_change"]:.2f} %, {"stable" if check["stable"] else "NOT stable"})'
+            )
     for note in data['notes']:
         click.echo(f'Note: {note}')
     click.echo(f'wrote {out_dir / "result.json"} and {out_dir / "profile.png"} ({brief["wall_s"]:.1f} s)')
@@ -292,11 +327,15 @@ def convergence(
         exclude_seam=exclude_seam,
     )
     fixed_n = _parse_repeat(repeat)
+    from aiida_flexo.flexo.run import RelaxationNotConvergedError
+
     try:
         by_n = mu_vs_repeat(
             lambda n: run(n, max_strain), [int(v) for v in _parse_floats(repeats, '--repeats')]
         )
         by_strain = mu_vs_strain(lambda e: run(fixed_n, e), _parse_floats(strains, '--strains'))
+    except RelaxationNotConvergedError as exc:
+        fail(str(exc), 3)
     except ValueError as exc:
         fail(str(exc))
     out_dir.mkdir(parents=True, exist_ok=True)

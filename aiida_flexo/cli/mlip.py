@@ -1,4 +1,7 @@
-"""``aiida-flexo mlip``: train, evaluate and run an Allegro potential (files in, files out).
+"""``aiida-flexo mlip``: train, fine-tune, distil, evaluate and run interatomic potentials (files in, files out).
+
+Models are any kind :func:`aiida_flexo.mlip.load_calculator` takes (Allegro, a fine-tuned SevenNet or CHGNet, a
+committee) or a pretrained potential's name (zero-shot).
 
 Every command reads files and writes files, so an AiiDA CalcJob can run it on any computer. Exit statuses
 (the CalcJob parsers map them to their exit codes):
@@ -23,6 +26,9 @@ import click
 
 from aiida_flexo.cli import echo_json, fail
 
+#: a model argument: a file of any kind aiida_flexo.mlip.load_calculator takes, or a pretrained potential's name
+MODEL_ARGUMENT = click.Path(dir_okay=False, path_type=str)
+
 EXIT_NOT_CONVERGED = 3
 EXIT_UNSTABLE = 4
 EXIT_MISSING_SPECIES = 5
@@ -45,7 +51,8 @@ def parse_duration(text: str | None) -> float | None:
     return float(match.group(1)) * {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}[match.group(2)]
 
 
-def _load(model: Path, device: str):
+def _load(model: str | Path, device: str):
+    """The calculator of MODEL (a file, or a pretrained name such as sevennet-0) through the one factory."""
     from aiida_flexo.mlip import ModelError, load_calculator
 
     try:
@@ -74,11 +81,28 @@ def _check_species(atoms, calculator) -> None:
 
 @click.group('mlip')
 def mlip() -> None:
-    """Allegro interatomic potential: train, eval, relax, md."""
+    """Interatomic potentials: train (Allegro or --from a pretrained one), distill, sample, eval, relax, md."""
 
 
 @mlip.command('train')
 @click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--from',
+    'from_potential',
+    default=None,
+    metavar='NAME',
+    help='Fine-tune this pretrained universal potential instead of training Allegro from scratch: '
+    'sevennet-0 (best measured on BaTiO3), sevennet-l3i5, sevennet-mf-0, chgnet-0.3.0 (weights from the '
+    'installed sevenn/chgnet packages, never downloaded).',
+)
+@click.option(
+    '--committee',
+    type=int,
+    default=None,
+    metavar='K',
+    help='Train K >= 2 models (seeds and train/validation splits differ, one shared test set) -> '
+    'model.committee.zip, whose spread is the force uncertainty of mlip eval/relax/md.',
+)
 @click.option(
     '--out',
     'out_dir',
@@ -143,10 +167,21 @@ def mlip() -> None:
     help='Early stopping: epochs without improvement of the validation errors.',
 )
 @click.option(
-    '--lr', 'learning_rate', type=float, default=1e-3, show_default=True, help='Adam learning rate.'
+    '--lr',
+    'learning_rate',
+    type=float,
+    default=None,
+    help='Adam learning rate [default: 1e-3 for Allegro, 3e-4 for fine-tuning].',
 )
 @click.option('--batch-size', type=int, default=1, show_default=True, help='Frames per training batch.')
+@click.option(
+    '--loss',
+    type=click.Choice(['mse', 'huber']),
+    default=None,
+    help="Fine-tuning loss [default: the route's]: mse, or huber (threshold 0.01 in eV/atom, eV/Å, eV/Å³).",
+)
 @click.option('--resume', is_flag=True, help='Continue from OUT/run/last.ckpt (same data and options).')
+@click.option('--device', default='cpu', show_default=True, help='torch device of fine-tuning (cpu, cuda).')
 @click.option(
     '--compile',
     'do_compile',
@@ -156,6 +191,8 @@ def mlip() -> None:
 @click.option('--json', 'as_json', is_flag=True, help='Print metrics.json.')
 def train_cmd(
     data: Path,
+    from_potential: str | None,
+    committee: int | None,
     out_dir: Path,
     epochs: int,
     cutoff: float,
@@ -169,21 +206,31 @@ def train_cmd(
     model_dtype: str,
     max_time: str | None,
     patience: int,
-    learning_rate: float,
+    learning_rate: float | None,
     batch_size: int,
+    loss: str | None,
     resume: bool,
+    device: str,
     do_compile: bool,
     as_json: bool,
 ) -> None:
-    """Train an Allegro potential on labelled frames DATA (extxyz with energy, forces, stress).
+    """Train a potential on labelled frames DATA (extxyz with energy, forces, stress).
 
-    Splits DATA (train/validation/test), runs nequip-train, packages the best checkpoint as OUT/model.nequip.zip
-    and writes OUT/metrics.json (force MAE meV/Å, energy MAE meV/atom, stress MAE GPa on the validation and test
-    frames) and OUT/learning_curve.csv.
+    Splits DATA (train/validation/test) and trains Allegro from scratch (nequip-train; OUT/model.nequip.zip) or,
+    with --from NAME, fine-tunes a pretrained universal potential (OUT/model.sevenn.pth or model.chgnet.pt) after
+    fitting per-element reference energies; with --committee K, K of them (OUT/model.committee.zip). Writes
+    OUT/metrics.json (force MAE meV/Å, energy MAE meV/atom, stress MAE GPa on the validation and test frames) and
+    OUT/learning_curve.csv.
     """
     from aiida_flexo.data import FramesError, read_frames
-    from aiida_flexo.mlip import TrainingError, TrainingSettings, train
+    from aiida_flexo.mlip import MissingSpeciesError, ModelError, TrainingError, TrainingSettings
+    from aiida_flexo.mlip.route import train_potential
 
+    if committee is not None and committee < 2:
+        fail(
+            f'--committee {committee}: a committee needs at least 2 models to estimate an uncertainty; omit '
+            '--committee to train one model'
+        )
     try:
         seconds = parse_duration(max_time)
         fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
@@ -201,10 +248,17 @@ def train_cmd(
             patience=patience,
             learning_rate=learning_rate,
             batch_size=batch_size,
+            from_potential=from_potential,
+            committee=committee or 1,
+            loss=loss,
         )
         frames = read_frames(data)
-        result = train(frames, out_dir, settings, resume=resume, compile=do_compile, source=str(data))
-    except (FramesError, ValueError, TrainingError) as exc:
+        result = train_potential(
+            frames, out_dir, settings, resume=resume, compile=do_compile, source=str(data), device=device
+        )
+    except MissingSpeciesError as exc:
+        fail(str(exc), EXIT_MISSING_SPECIES)
+    except (FramesError, ValueError, TrainingError, ModelError) as exc:
         fail(str(exc))
     if as_json:
         echo_json(result.metrics)
@@ -223,7 +277,7 @@ def _fmt(value: float | None) -> str:
 
 
 @mlip.command('eval')
-@click.argument('model', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('model', type=MODEL_ARGUMENT)
 @click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     '--json',
@@ -232,8 +286,13 @@ def _fmt(value: float | None) -> str:
     help='Print JSON (force_mae_meV_A, energy_mae_meV_atom, stress_mae_GPa, n_frames, ...).',
 )
 @click.option('--device', default='cpu', show_default=True, help='torch device.')
-def eval_cmd(model: Path, data: Path, as_json: bool, device: str) -> None:
-    """Errors of MODEL on the labelled frames DATA (force meV/Å, energy meV/atom, stress GPa)."""
+def eval_cmd(model: str, data: Path, as_json: bool, device: str) -> None:
+    """Errors of MODEL on the labelled frames DATA (force meV/Å, energy meV/atom, stress GPa).
+
+    MODEL is a model file or a pretrained potential (zero-shot; its energies are on its own scale, so compare
+    forces and stress, or fine-tune). A committee also reports each frame's force deviation across its members
+    (``committee`` in the JSON: per-frame largest and mean σ_F over the atoms, meV/Å).
+    """
     from aiida_flexo.data import FramesError, read_frames
     from aiida_flexo.mlip import error_metrics
     from aiida_flexo.mlip.calculator import MissingSpeciesError, check_species
@@ -251,6 +310,10 @@ def eval_cmd(model: Path, data: Path, as_json: bool, device: str) -> None:
         fail(str(exc), EXIT_MISSING_SPECIES)
     except FramesError as exc:
         fail(str(exc))
+    result['model_kind'] = calculator.model_kind
+    uncertainty = _committee_uncertainty(calculator, frames)
+    if uncertainty:
+        result['committee'] = uncertainty
     if as_json:
         echo_json(result)
         return
@@ -258,6 +321,32 @@ def eval_cmd(model: Path, data: Path, as_json: bool, device: str) -> None:
         f'{result["n_frames"]} frames: force MAE {result["force_mae_meV_A"]:.2f} meV/Å, energy MAE '
         f'{result["energy_mae_meV_atom"]:.3f} meV/atom, stress MAE {_fmt(result["stress_mae_GPa"])} GPa'
     )
+    if uncertainty:
+        click.echo(
+            f'committee of {uncertainty["size"]}: force deviation per frame (largest over atoms) mean '
+            f'{uncertainty["force_std_max_meV_A"]["mean"]:.1f}, max {uncertainty["force_std_max_meV_A"]["max"]:.1f} '
+            'meV/Å'
+        )
+
+
+def _committee_uncertainty(calculator, frames) -> dict | None:
+    """Per-frame committee force deviation (meV/Å) of ``frames``, or None for a single model."""
+    from aiida_flexo.mlip.committee import frame_uncertainty, is_committee
+
+    if not is_committee(calculator):
+        return None
+    per_frame = []
+    for atoms in frames:
+        probe = atoms.copy()
+        probe.calc = calculator
+        probe.get_forces()
+        per_frame.append(frame_uncertainty(calculator))
+    largest = [f['force_std_max_meV_A'] for f in per_frame]
+    return {
+        'size': len(calculator.members),
+        'force_std_max_meV_A': {'mean': float(sum(largest) / len(largest)), 'max': float(max(largest))},
+        'per_frame': per_frame,
+    }
 
 
 def _write_structure(atoms, path: Path) -> None:
@@ -277,7 +366,7 @@ def _write_structure(atoms, path: Path) -> None:
 
 
 @mlip.command('relax')
-@click.argument('model', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('model', type=MODEL_ARGUMENT)
 @click.argument('structure', type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     '--out',
@@ -321,7 +410,7 @@ def _write_structure(atoms, path: Path) -> None:
 @click.option('--device', default='cpu', show_default=True, help='torch device.')
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
 def relax_cmd(
-    model: Path,
+    model: str,
     structure: Path,
     out: Path,
     fix: str | None,
@@ -402,7 +491,7 @@ def _str(value) -> str | None:
 
 
 @mlip.command('md')
-@click.argument('model', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument('model', type=MODEL_ARGUMENT)
 @click.argument('structure', type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     '--schedule',
@@ -453,7 +542,7 @@ def _str(value) -> str | None:
 @click.option('--device', default='cpu', show_default=True, help='torch device.')
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
 def md_cmd(
-    model: Path,
+    model: str,
     structure: Path,
     schedule: str,
     timestep: float,
@@ -543,4 +632,295 @@ def md_cmd(
         means = ', '.join('-' if t is None else f'{t:.0f}' for t in result.stage_mean_temperatures_K)
         click.echo(
             f'{result.n_steps} steps, {result.n_frames} frames written to {out}; mean T per stage: {means} K'
+        )
+
+
+def _sampling_options(function):
+    """Options of the teacher's frames (mlip sample and mlip distill)."""
+    options = [
+        click.option(
+            '--structures',
+            'structures_file',
+            required=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help='Periodic starting structures (any file ase reads; every frame of an extxyz).',
+        ),
+        click.option(
+            '--temperatures',
+            default='300,600,1000',
+            show_default=True,
+            help='MD temperatures, K, comma-separated.',
+        ),
+        click.option(
+            '--frames',
+            'n_frames',
+            type=int,
+            default=400,
+            show_default=True,
+            help='Teacher-labelled frames in total (half MD, half random strains/displacements).',
+        ),
+        click.option(
+            '--strain', type=float, default=0.02, show_default=True, help='Largest random strain component.'
+        ),
+        click.option(
+            '--displacement',
+            type=float,
+            default=0.05,
+            show_default=True,
+            help='Standard deviation of the random atomic displacements, Å.',
+        ),
+        click.option(
+            '--stride', type=int, default=5, show_default=True, help='MD steps between kept frames.'
+        ),
+        click.option('--timestep', type=float, default=2.0, show_default=True, help='MD time step, fs.'),
+        click.option(
+            '--sample-seed', type=int, default=0, show_default=True, help='Seed of MD and perturbations.'
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _sampling_settings(temperatures, n_frames, strain, displacement, stride, timestep, sample_seed):
+    from aiida_flexo.mlip.distill import SamplingSettings
+
+    try:
+        values = tuple(float(t) for t in temperatures.split(',') if t.strip())
+        return SamplingSettings(
+            temperatures=values,
+            n_frames=n_frames,
+            strain=strain,
+            displacement=displacement,
+            stride=stride,
+            timestep_fs=timestep,
+            seed=sample_seed,
+        )
+    except ValueError as exc:
+        fail(f'bad sampling option: {exc}')
+
+
+def _read_structures(path: Path):
+    from ase.io import read
+
+    try:
+        structures = read(path, index=':')
+    except Exception as exc:  # noqa: BLE001 - ase raises many kinds
+        fail(f'{path}: could not be read as structures ({type(exc).__name__}: {exc})')
+    if not structures:
+        fail(f'{path}: holds no structure')
+    return structures
+
+
+def _teacher_sample(teacher: str, structures_file: Path, settings, device: str):
+    """(teacher calculator, sample) with a progress bar on stderr."""
+    from aiida_flexo.mlip.distill import teacher_frames
+
+    calculator = _load(teacher, device)
+    structures = _read_structures(structures_file)
+    for atoms in structures:
+        _check_species(atoms, calculator)
+    from tqdm import tqdm
+
+    bar = tqdm(total=settings.n_frames, desc='teacher frames', unit='frame', file=__import__('sys').stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        sample = teacher_frames(
+            structures, calculator, settings, teacher_name=str(teacher), progress=progress
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    except Exception as exc:  # MD explosions and NaN from the teacher
+        from aiida_flexo.mlip import MDExplosionError
+
+        if isinstance(exc, MDExplosionError):
+            fail(f'the teacher MD exploded: {exc}', EXIT_UNSTABLE)
+        raise
+    finally:
+        bar.close()
+    return calculator, sample
+
+
+@mlip.command('sample')
+@click.argument('teacher', type=MODEL_ARGUMENT)
+@_sampling_options
+@click.option(
+    '--out',
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Labelled frames (extxyz: energy, forces, stress from the teacher).',
+)
+@click.option('--overwrite', is_flag=True, help='Replace --out if it exists.')
+@click.option('--device', default='cpu', show_default=True, help='torch device.')
+@click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
+def sample_cmd(
+    teacher: str,
+    structures_file: Path,
+    temperatures: str,
+    n_frames: int,
+    strain: float,
+    displacement: float,
+    stride: int,
+    timestep: float,
+    sample_seed: int,
+    out: Path,
+    overwrite: bool,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Frames for a student potential: MD and random strains/displacements of --structures, labelled by TEACHER.
+
+    TEACHER is a model file (e.g. a fine-tuned model.sevenn.pth) or a pretrained potential name.
+    """
+    from aiida_flexo.mlip.distill import write_teacher_frames
+
+    if out.exists() and not overwrite:
+        fail(f'{out} exists; choose another --out or pass --overwrite')
+    settings = _sampling_settings(temperatures, n_frames, strain, displacement, stride, timestep, sample_seed)
+    _, sample = _teacher_sample(teacher, structures_file, settings, device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_teacher_frames(sample, out)
+    summary = {**sample.summary(), 'frames_file': str(out)}
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(
+        f'{summary["n_frames"]} frames ({summary["n_md_frames"]} MD, {summary["n_perturbed_frames"]} perturbed) '
+        f'labelled by {teacher} in {summary["wall_time_s"]:.0f} s -> {out}'
+    )
+    for note in sample.notes:
+        click.echo(f'note: {note}')
+
+
+@mlip.command('distill')
+@click.argument('teacher', type=MODEL_ARGUMENT)
+@_sampling_options
+@click.option(
+    '--out',
+    'out_dir',
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help='Output directory: the student (model.nequip.zip, metrics.json, learning_curve.csv), '
+    'teacher_frames.xyz and distill.json.',
+)
+@click.option(
+    '--dft',
+    'dft_file',
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='Held-out DFT frames (not used to train the teacher): student vs DFT next to teacher vs DFT.',
+)
+@click.option('--epochs', type=int, default=200, show_default=True, help='Student: maximum epochs.')
+@click.option(
+    '--model-size',
+    type=click.Choice(['tiny', 'small', 'medium']),
+    default='small',
+    show_default=True,
+    help='Student Allegro size.',
+)
+@click.option('--cutoff', type=float, default=5.0, show_default=True, help='Student cutoff, Å.')
+@click.option(
+    '--max-time', type=str, default=None, help='Wall-time limit of the student training (e.g. 20m).'
+)
+@click.option('--seed', type=int, default=0, show_default=True, help='Seed of the student and its split.')
+@click.option('--committee', type=int, default=None, metavar='K', help='Train K >= 2 students (uncertainty).')
+@click.option(
+    '--resume', is_flag=True, help='Reuse OUT/teacher_frames.xyz and continue the student training.'
+)
+@click.option('--device', default='cpu', show_default=True, help='torch device of the teacher.')
+@click.option('--json', 'as_json', is_flag=True, help='Print distill.json.')
+def distill_cmd(
+    teacher: str,
+    structures_file: Path,
+    temperatures: str,
+    n_frames: int,
+    strain: float,
+    displacement: float,
+    stride: int,
+    timestep: float,
+    sample_seed: int,
+    out_dir: Path,
+    dft_file: Path | None,
+    epochs: int,
+    model_size: str,
+    cutoff: float,
+    max_time: str | None,
+    seed: int,
+    committee: int | None,
+    resume: bool,
+    device: str,
+    as_json: bool,
+) -> None:
+    """Distil TEACHER into a fast Allegro student: teacher-labelled MD and perturbed frames, then training.
+
+    Reports student vs teacher on held-out teacher frames and, with --dft, student and teacher vs DFT.
+    """
+    from aiida_flexo.data import FramesError, read_frames
+    from aiida_flexo.mlip import TrainingError, TrainingSettings
+    from aiida_flexo.mlip.distill import (
+        REPORT_FILE,
+        TEACHER_FRAMES_FILE,
+        distillation_report,
+        save_report,
+        write_teacher_frames,
+    )
+    from aiida_flexo.mlip.route import train_potential
+
+    if committee is not None and committee < 2:
+        fail(f'--committee {committee}: a committee needs at least 2 models; omit it for one student')
+    frames_path = out_dir / TEACHER_FRAMES_FILE
+    if (out_dir / REPORT_FILE).exists() or (frames_path.exists() and not resume):
+        fail(f'{out_dir} already holds a distillation; choose a new --out (or --resume an unfinished one)')
+    settings = _sampling_settings(temperatures, n_frames, strain, displacement, stride, timestep, sample_seed)
+    try:
+        student_settings = TrainingSettings(
+            max_epochs=epochs,
+            model_size=model_size,
+            cutoff=cutoff,
+            max_time=parse_duration(max_time),
+            seed=seed,
+            committee=committee or 1,
+        )
+        dft_frames = read_frames(dft_file) if dft_file else None
+    except (ValueError, FramesError) as exc:
+        fail(str(exc))
+    if resume and frames_path.exists():
+        teacher_calc = _load(teacher, device)
+        sample = json.loads((out_dir / 'teacher_sample.json').read_text())
+        frames = read_frames(frames_path)
+    else:
+        teacher_calc, sample_obj = _teacher_sample(teacher, structures_file, settings, device)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_teacher_frames(sample_obj, frames_path)
+        sample = sample_obj.summary()
+        (out_dir / 'teacher_sample.json').write_text(json.dumps(sample, indent=2))
+        frames = sample_obj.frames
+    try:
+        result = train_potential(frames, out_dir, student_settings, resume=resume, source=str(frames_path))
+        student = _load(result.model_path, 'cpu')
+        if dft_frames:
+            for atoms in dft_frames:
+                _check_species(atoms, student)
+        report = distillation_report(student, teacher_calc, dft_frames, result.metrics, sample)
+    except (FramesError, ValueError, TrainingError) as exc:
+        fail(str(exc))
+    report.update({'teacher': str(teacher), 'student': str(result.model_path), 'dft_frames': _str(dft_file)})
+    save_report(report, out_dir / REPORT_FILE)
+    if as_json:
+        echo_json(report)
+        return
+    st = report['student_vs_teacher']
+    click.echo(
+        f'student {result.model_path}: vs teacher (held-out teacher frames) force MAE {st["force_mae_meV_A"]:.1f} '
+        f'meV/Å, energy MAE {st["energy_mae_meV_atom"]:.3f} meV/atom'
+    )
+    if dft_frames:
+        click.echo(
+            f'on {len(dft_frames)} DFT frames: student force MAE {report["student_vs_dft"]["force_mae_meV_A"]:.1f}, '
+            f'teacher {report["teacher_vs_dft"]["force_mae_meV_A"]:.1f} meV/Å'
         )

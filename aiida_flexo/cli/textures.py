@@ -459,7 +459,7 @@ def _model_node(value: str, option: str, kind: str):
     '--mlip',
     'mlip_model',
     required=True,
-    help='Allegro potential: model.nequip.zip, or the pk of a trained model.',
+    help='Potential: a model file of flexo.mlip.train (model.nequip.zip, model.sevenn.pth, ...), or its pk.',
 )
 @click.option(
     '--dipole', 'dipole_model', required=True, help='Dipole GNN: model.pt, or the pk of a trained model.'
@@ -556,7 +556,7 @@ def submit(
         code = orm.load_code(code_label)
     except (NotExistent, MultipleObjectsError) as exc:
         fail(f'code {code_label} not found ({exc}); run `aiida-flexo setup` or pass --code LABEL')
-    mlip = _model_node(mlip_model, '--mlip', 'Allegro model')
+    mlip = _model_node(mlip_model, '--mlip', 'potential')
     dipole = _model_node(dipole_model, '--dipole', 'dipole GNN')
     builder = TextureWorkChain.get_builder_from_protocol(
         code,

@@ -16,7 +16,7 @@ from aiida_flexo.data.frames import (
     species_of,
     write_frames,
 )
-from aiida_flexo.data.splits import DEFAULT_FRACTIONS, Split, make_split
+from aiida_flexo.data.splits import DEFAULT_FRACTIONS, Split, committee_split, make_split
 
 __all__ = [
     'ATOM_LABELS',
@@ -28,6 +28,7 @@ __all__ = [
     'Split',
     'check_frames',
     'check_periodic',
+    'committee_split',
     'frames_hash',
     'get_label',
     'has_label',

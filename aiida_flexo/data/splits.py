@@ -64,3 +64,22 @@ def make_split(
     val = tuple(int(i) for i in sorted(order[n_test : n_test + n_val]))
     train = tuple(int(i) for i in sorted(order[n_test + n_val :]))
     return Split(train=train, val=val, test=test, seed=seed)
+
+
+def committee_split(base: Split, member: int) -> Split:
+    """The split of committee member ``member``: ``base``'s test frames, its train + validation frames reshuffled.
+
+    Member 0 keeps ``base`` itself (a committee of one is the plain training); the others draw their validation
+    frames (as many as ``base`` has) from the same pool with seed ``base.seed + member``, so every member is
+    scored on held-out frames no member was trained on.
+    """
+    if member < 0:
+        raise ValueError(f'committee member index must be >= 0, got {member}')
+    if member == 0:
+        return base
+    pool = np.array(sorted(base.train + base.val))
+    order = np.random.default_rng([base.seed, member]).permutation(len(pool))
+    n_val = len(base.val)
+    val = tuple(int(i) for i in sorted(pool[order[:n_val]]))
+    train = tuple(int(i) for i in sorted(pool[order[n_val:]]))
+    return Split(train=train, val=val, test=base.test, seed=base.seed + member)

@@ -44,6 +44,10 @@ DECOMPOSITION_NOTE = (
 # ------------------------------------------------------------------------------------------------ steps
 
 
+class RelaxationNotConvergedError(RuntimeError):
+    """The supercell relaxation did not reach its force tolerance: no μ is computed from it."""
+
+
 def relax_structure(
     atoms: Atoms,
     calculator,
@@ -306,6 +310,7 @@ def compute_coefficient(
     fit_strain_term: bool = True,
     enforce_asr: bool = True,
     decompose: bool = True,
+    check_fmax: bool = False,
     out_dir: str | Path | None = None,
     plot: bool = True,
 ) -> FlexoResult:
@@ -328,6 +333,9 @@ def compute_coefficient(
         enforce_asr: remove the acoustic-sum-rule residual of the Born charges (BEC route).
         decompose: after a relaxation, also predict on the imposed field alone and report the clamped (rigid-field)
             part and the lattice-mediated part (relaxed − clamped) of μ, for both routes.
+        check_fmax: after the relaxation to ``fmax``, continue it to ``fmax / 2`` and report μ at both tolerances
+            (``relaxation['tolerance_check']``); the result is the tighter one, with a warning note when μ (fit)
+            moved by more than 2 % (the relaxation is then too loose for this potential).
         out_dir: write result.json, supercell.json, relaxed.extxyz and profile.png there.
 
     Returns:
@@ -366,11 +374,12 @@ def compute_coefficient(
             options.setdefault('log', Path(out_dir) / 'relax.log')
         options = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
         relaxed, info = relax_structure(supercell.atoms, calculator, fixed, **options)
-        relaxation = {'relaxed': True, **info}
+        relaxation = {'relaxed': True, 'fmax_eV_A': float(options.get('fmax', 0.01)), **info}
         if not info.get('converged', True):
-            notes.append(
-                f'relaxation did not converge in {info.get("n_steps")} steps (max force '
-                f'{info.get("max_force_eV_A"):.3g} eV/Å): raise max_steps or fmax'
+            raise RelaxationNotConvergedError(
+                f'the supercell relaxation did not reach fmax {options.get("fmax", 0.01)} eV/Å in {info.get("n_steps")} '
+                f'steps (max force {info.get("max_force_eV_A"):.3g} eV/Å): a μ from an unrelaxed structure is not '
+                'reported; raise max_steps (the trajectory is kept to inspect), or check the potential'
             )
     else:
         relaxed = supercell.atoms.copy()
@@ -400,23 +409,77 @@ def compute_coefficient(
     charges = None
     if bec is not None:
         charges = supercell_born_charges(bec, supercell, model=model, enforce_asr=enforce_asr)
+    extract_options = {
+        'clamped_per_atom_dipoles': clamped,
+        'born_charges': charges,
+        'dipole_model': repr(model),
+        'two_point_method': two_point_method,
+        'exclude_seam': exclude_seam,
+        'fit_strain_term': fit_strain_term,
+    }
     result = analyse(
-        supercell,
-        relaxed,
-        per_atom,
-        relaxation=relaxation,
-        clamped_per_atom_dipoles=clamped,
-        born_charges=charges,
-        dipole_model=repr(model),
-        two_point_method=two_point_method,
-        exclude_seam=exclude_seam,
-        fit_strain_term=fit_strain_term,
-        notes=notes,
-        timings=timings,
+        supercell, relaxed, per_atom, relaxation=relaxation, notes=notes, timings=timings, **extract_options
     )
+    if check_fmax and calculator is not None:
+        result = _tolerance_check(result, calculator, model, options, extract_options, out_dir)
     if out_dir is not None:
         result.write(out_dir, plot=plot)
     return result
+
+
+#: largest relative change of μ (fit) between fmax and fmax/2 for which a relaxation counts as tight enough
+FMAX_STABILITY = 0.02
+
+
+def _tolerance_check(result: FlexoResult, calculator, model, options: dict, extract_options: dict, out_dir):
+    """Continue the relaxation of ``result`` to half its force tolerance; the tighter result with both μ."""
+    fmax = float(options.get('fmax', 0.01))
+    tight = {**options, 'fmax': fmax / 2}
+    if out_dir is not None:
+        tight['trajectory'] = str(Path(out_dir) / 'relax_tight.traj')
+        tight['log'] = str(Path(out_dir) / 'relax_tight.log')
+    start = time.perf_counter()
+    fixed = list(result.supercell.fixed_indices)
+    relaxed, info = relax_structure(result.relaxed, calculator, fixed, **tight)
+    if not info['converged']:
+        raise RelaxationNotConvergedError(
+            f'the tolerance check did not reach fmax {fmax / 2} eV/Å in {info["n_steps"]} steps (max force '
+            f'{info["max_force_eV_A"]:.3g} eV/Å); raise max_steps'
+        )
+    per_atom = predict_per_atom_dipoles(model, relaxed)
+    relaxation = {
+        **result.relaxation,
+        **info,
+        'fmax_eV_A': fmax / 2,
+        'n_steps': int(result.relaxation.get('n_steps', 0)) + int(info['n_steps']),
+    }
+    timings = {**result.timings, 'tolerance_check': time.perf_counter() - start}
+    tighter = analyse(
+        result.supercell,
+        relaxed,
+        per_atom,
+        relaxation=relaxation,
+        notes=list(result.notes),
+        timings=timings,
+        **extract_options,
+    )
+    loose_fit, tight_fit = mu_to_nc_per_m(result.mu_fit), mu_to_nc_per_m(tighter.mu_fit)
+    change = abs(tight_fit - loose_fit) / max(abs(tight_fit), 1e-12)
+    check = {
+        'fmax_eV_A': [fmax, fmax / 2],
+        'mu_fit_nC_per_m': [loose_fit, tight_fit],
+        'mu_two_point_nC_per_m': [mu_to_nc_per_m(result.mu_two_point), mu_to_nc_per_m(tighter.mu_two_point)],
+        'relative_change': change,
+        'stable': bool(change <= FMAX_STABILITY),
+        'extra_steps': int(info['n_steps']),
+    }
+    tighter.relaxation['tolerance_check'] = check
+    if not check['stable']:
+        tighter.notes.append(
+            f'WARNING: μ (fit) moved by {100 * change:.1f} % between fmax {fmax} and {fmax / 2} eV/Å (more than '
+            f'{100 * FMAX_STABILITY:.0f} %): the relaxation is not converged for μ; relax tighter'
+        )
+    return tighter
 
 
 def coefficient_runner(

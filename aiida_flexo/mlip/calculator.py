@@ -1,12 +1,22 @@
-"""An ase calculator for a trained nequip/Allegro model (energy in eV, forces in eV/Å, stress in eV/Å³, ase sign).
+"""The one calculator factory: an ase calculator for any potential aiida-flexo trains or ships.
 
-Model files accepted by :func:`load_calculator`:
+:func:`load_calculator` takes a model file or a pretrained name and returns an ase calculator (energy eV, forces
+eV/Å, stress eV/Å³ with ase's sign) with three attributes every caller may use: ``type_names`` (species the model
+knows), ``r_max`` (cutoff, Å) and ``model_path``. Every step that runs a potential (``mlip eval/relax/md``, the
+flexo supercells, the textures, distillation, active learning) goes through it; the kinds:
 
-* ``*.nequip.zip``: a ``nequip-package`` archive (portable; the default output of :func:`aiida_flexo.mlip.train`),
-  run in eager mode;
-* ``*.ckpt``: a training checkpoint, run in eager mode (needs the same nequip/allegro versions as training);
-* ``*.nequip.pt2``: an AOTInductor model from ``nequip-compile --mode aotinductor --target ase`` (optional; slow to
-  build and, on shared CPUs, slower than eager).
+=========================  ===========================================================================================
+model                      what
+=========================  ===========================================================================================
+``*.nequip.zip``           Allegro packaged by ``nequip-package`` (the output of ``aiida-flexo mlip train``), eager
+``*.ckpt``                 an Allegro/nequip training checkpoint, eager (same nequip/allegro versions as training)
+``*.nequip.pt2``           Allegro compiled by ``nequip-compile --mode aotinductor`` (slow to build; not faster here)
+``*.sevenn.pth``           a fine-tuned SevenNet (``mlip train --from sevennet-0``); sevenn loads it as well
+``*.chgnet.pt``            a fine-tuned CHGNet (``mlip train --from chgnet-0.3.0``)
+``*.committee.zip``        K models of any kind above: mean prediction and the spread across members
+                           (:mod:`aiida_flexo.mlip.committee`)
+``sevennet-0``, ...        a pretrained universal potential, zero-shot (:mod:`aiida_flexo.mlip.universal`)
+=========================  ===========================================================================================
 """
 
 from __future__ import annotations
@@ -22,8 +32,17 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
+#: model-file suffix -> kind (see the module docstring)
+MODEL_KINDS = {
+    '.nequip.zip': 'package',
+    '.ckpt': 'checkpoint',
+    '.nequip.pt2': 'compiled',
+    '.sevenn.pth': 'sevenn',
+    '.chgnet.pt': 'chgnet',
+    '.committee.zip': 'committee',
+}
 #: Suffixes of the model files :func:`load_calculator` knows.
-MODEL_SUFFIXES = ('.nequip.zip', '.ckpt', '.nequip.pt2')
+MODEL_SUFFIXES = tuple(MODEL_KINDS)
 
 
 class ModelError(ValueError):
@@ -35,17 +54,19 @@ class MissingSpeciesError(ModelError):
 
 
 def model_kind(path: str | Path) -> str:
-    """``'package'``, ``'checkpoint'`` or ``'compiled'`` from a model file name."""
+    """The kind of a model file from its name (:data:`MODEL_KINDS`), or ``'pretrained'`` for a pretrained name."""
     name = Path(path).name
-    if name.endswith('.nequip.zip'):
-        return 'package'
-    if name.endswith('.ckpt'):
-        return 'checkpoint'
-    if name.endswith('.nequip.pt2'):
-        return 'compiled'
+    for suffix, kind in MODEL_KINDS.items():
+        if name.endswith(suffix):
+            return kind
+    from aiida_flexo.mlip.universal import available_potentials, is_universal_name
+
+    if is_universal_name(str(path)) and not Path(path).exists():
+        return 'pretrained'
     raise ModelError(
-        f'{path}: unknown model file kind; expected a name ending in {", ".join(MODEL_SUFFIXES)} '
-        '(aiida-flexo mlip train writes model.nequip.zip)'
+        f'{path}: unknown model file kind; expected a name ending in {", ".join(MODEL_SUFFIXES)} (aiida-flexo mlip '
+        f'train writes model.nequip.zip, model.sevenn.pth, model.chgnet.pt or model.committee.zip) or a pretrained '
+        f'potential ({", ".join(available_potentials()) or "none installed"})'
     )
 
 
@@ -115,24 +136,75 @@ def check_species(atoms: Atoms, type_names: list[str], model_path: str | Path = 
 
 
 def load_calculator(model_path: str | Path, device: str = 'cpu') -> Calculator:
-    """An ase calculator for a trained model file (see the module docstring for the kinds).
+    """An ase calculator for a model file or a pretrained name (see the module docstring for the kinds).
 
     Args:
-        model_path: ``*.nequip.zip`` (package), ``*.ckpt`` (checkpoint) or ``*.nequip.pt2`` (AOTInductor).
+        model_path: a model file, or the name of a pretrained universal potential (``sevennet-0``).
         device: torch device, ``'cpu'`` or ``'cuda'``.
 
     Returns:
         A calculator with ``energy`` (eV), ``forces`` (eV/Å) and ``stress`` (eV/Å³, Voigt, ase sign) results;
-        its ``type_names`` attribute lists the species the model knows, ``r_max`` its cutoff (Å).
+        its ``type_names`` attribute lists the species the model knows, ``r_max`` its cutoff (Å), ``model_path``
+        the file or name, ``model_kind`` the kind. A committee also gives ``force_std`` (n, eV/Å) per atom.
 
     Raises:
-        ModelError: missing or unknown file; the calculator raises :class:`MissingSpeciesError` for structures
-            with species the model does not know.
+        ModelError: missing or unknown file, an unknown or uninstalled pretrained name; the nequip calculator
+            raises :class:`MissingSpeciesError` for structures with species the model does not know.
     """
+    kind = model_kind(model_path)
     path = Path(model_path)
-    if not path.is_file():
+    if kind != 'pretrained' and not path.is_file():
         raise ModelError(f'{path}: no such model file')
-    kind = model_kind(path)
+    if device.startswith('cuda'):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ModelError(f'device {device!r}: this torch build sees no CUDA GPU; use --device cpu')
+    loader = {
+        'pretrained': _load_universal,
+        'sevenn': _load_universal,
+        'chgnet': _load_universal,
+        'committee': _load_committee,
+    }.get(kind, _load_nequip)
+    calc = loader(path if kind != 'pretrained' else str(model_path), kind, device)
+    calc.model_path = str(model_path)
+    calc.model_kind = kind
+    return calc
+
+
+def _load_universal(path, kind: str, device: str) -> Calculator:
+    """A pretrained universal potential (zero-shot) or a fine-tuned file of one."""
+    from aiida_flexo.mlip.universal import UnknownPotentialError, adapter_for_file, resolve_potential
+
+    try:
+        if kind == 'pretrained':
+            potential = resolve_potential(str(path))
+            calc, species, cutoff = potential.adapter.calculator(None, potential, device)
+        else:
+            calc, species, cutoff = adapter_for_file(path).calculator(path, None, device)
+    except UnknownPotentialError as exc:
+        raise ModelError(str(exc)) from exc
+    except ImportError as exc:
+        raise ModelError(
+            f'{path}: needs a package that is not installed ({exc}); pip install "aiida-flexo[universal]"'
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - torch.load and the packages raise many kinds
+        raise ModelError(
+            f'{path}: could not be loaded as a {kind} model ({type(exc).__name__}: {exc})'
+        ) from exc
+    calc.type_names = list(species)
+    calc.r_max = float(cutoff)
+    return calc
+
+
+def _load_committee(path: Path, kind: str, device: str) -> Calculator:
+    from aiida_flexo.mlip.committee import load_committee
+
+    return load_committee(path, device=device)
+
+
+def _load_nequip(path: Path, kind: str, device: str) -> Calculator:
+    """An Allegro/nequip model: package, checkpoint or AOTInductor file."""
     cls = _nequip_calculator_class()
     import torch
     from nequip.integrations.utils import basic_transforms
@@ -172,15 +244,19 @@ def load_calculator(model_path: str | Path, device: str = 'cpu') -> Calculator:
     calc = cls(model=model, device=torch.device(device), transforms=transforms)
     calc.type_names = list(type_names)
     calc.r_max = float(r_max)
-    calc.model_path = str(path)
     return calc
 
 
 def predict(calculator: Calculator, atoms: Atoms) -> dict[str, np.ndarray | float]:
-    """Energy (eV), forces (n, 3; eV/Å) and stress (3, 3; eV/Å³, ase sign) of ``atoms`` (not modified)."""
+    """Energy (eV), forces (n, 3; eV/Å) and stress (3, 3; eV/Å³, ase sign) of ``atoms`` (not modified).
+
+    The forces are the potential's, without the constraints ``atoms`` may carry (a frame of an MD trajectory with
+    ``FixCom``, a relaxed structure with ``FixAtoms``): these are labels, not an optimizer's search direction.
+    """
     from ase.stress import voigt_6_to_full_3x3_stress
 
     probe = atoms.copy()
+    probe.set_constraint()
     probe.calc = calculator
     energy = float(probe.get_potential_energy())
     forces = np.array(probe.get_forces())

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from aiida_flexo.data import FramesError, check_frames, has_label, make_split, species_of, write_frames
+from aiida_flexo.data import FramesError, Split, check_frames, has_label, make_split, species_of, write_frames
 
 #: Allegro hyperparameters per model size. ``tiny`` is for tests (trains in seconds on a CPU); ``small`` (l_max 1) is
 #: the default, affordable on CPUs (BaTiO3 1×1×14 relaxations at several steps/s); ``medium`` (l_max 2) is the
@@ -66,6 +66,11 @@ MODEL_SIZES: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Adam learning rate of each route when none is given (see TrainingSettings.learning_rate).
+DEFAULT_LEARNING_RATES = {'allegro': 1e-3, 'finetune': 3e-4}
+#: loss of each route when none is given (see TrainingSettings.loss)
+DEFAULT_LOSSES = {'allegro': 'mse', 'finetune': 'mse'}
+
 #: The monitored validation metric (a nequip logging key).
 MONITOR = 'val0_epoch/weighted_sum'
 
@@ -95,12 +100,22 @@ class TrainingSettings:
         max_epochs: maximum number of epochs.
         max_time: wall-time limit of the training, seconds (``None``: no limit); the best checkpoint so far is kept.
         patience: early stopping after this many epochs without improvement of the validation metric.
-        learning_rate: Adam learning rate (Allegro trains well around 1e-3).
+        learning_rate: Adam learning rate; ``None``: :data:`DEFAULT_LEARNING_RATES` of the route (Allegro from
+            scratch 1e-3, fine-tuning a pretrained potential a smaller step that keeps what it knows).
         lr_patience: epochs without improvement before the learning rate is halved.
         batch_size: frames per training batch.
         ema_decay: decay of the exponential moving average of the weights (the EMA weights are exported); 0.99
             averages over ~100 optimizer steps, a few epochs of a small data set (use 0.999 for thousands of frames).
         accelerator: Lightning accelerator (``auto``: a GPU when there is one, else the CPU; or ``cpu``, ``gpu``).
+        from_potential: name of a pretrained universal potential to fine-tune
+            (:data:`aiida_flexo.mlip.universal.UNIVERSAL_POTENTIALS`); ``None`` trains Allegro from scratch. The
+            Allegro-only settings (cutoff, model_size, model_dtype, ema_decay) do not apply to fine-tuning.
+        committee: number of models trained with different seeds and train/validation splits (one shared test
+            set); their spread is the uncertainty of :class:`aiida_flexo.mlip.committee.CommitteeCalculator`.
+        loss: ``'mse'`` or ``'huber'`` (fine-tuning only; ``None``: :data:`DEFAULT_LOSSES` of the route). Huber
+            with ``huber_delta`` (in eV/atom, eV/Å and eV/Å³ for the three terms) is quadratic for small and linear
+            for large residuals, so it optimises nearly the MAE of the forces, as sevenn's fine-tuning recipe does.
+        huber_delta: the Huber threshold (see ``loss``).
     """
 
     cutoff: float = 5.0
@@ -114,11 +129,15 @@ class TrainingSettings:
     max_epochs: int = 200
     max_time: float | None = None
     patience: int = 40
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None
     lr_patience: int = 10
     batch_size: int = 1
     ema_decay: float = 0.99
     accelerator: str = 'auto'
+    from_potential: str | None = None
+    committee: int = 1
+    loss: str | None = None
+    huber_delta: float = 0.01
 
     def __post_init__(self) -> None:
         if self.model_size not in MODEL_SIZES:
@@ -136,6 +155,24 @@ class TrainingSettings:
             raise ValueError(f'max_epochs must be >= 1, got {self.max_epochs}')
         if self.max_time is not None and self.max_time <= 0:
             raise ValueError(f'max_time must be positive (s), got {self.max_time}')
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f'learning_rate must be positive, got {self.learning_rate}')
+        if self.batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {self.batch_size}')
+        if self.loss is not None and self.loss not in ('mse', 'huber'):
+            raise ValueError(f'loss must be "mse" or "huber", got {self.loss!r}')
+        if self.loss == 'huber' and not self.from_potential:
+            raise ValueError(
+                'the huber loss applies to fine-tuning (from_potential); Allegro trains with mse'
+            )
+        if not self.huber_delta > 0:
+            raise ValueError(f'huber_delta must be positive, got {self.huber_delta}')
+        if self.committee < 1:
+            raise ValueError(f'committee must be >= 1 (models), got {self.committee}')
+        if self.from_potential is not None:
+            from aiida_flexo.mlip.universal import resolve_potential
+
+            object.__setattr__(self, 'from_potential', resolve_potential(self.from_potential).name)
         fractions = tuple(self.fractions)
         if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6 or fractions[1] <= 0:
             raise ValueError(
@@ -146,6 +183,21 @@ class TrainingSettings:
     @property
     def uses_stress(self) -> bool:
         return self.stress_weight > 0
+
+    @property
+    def route(self) -> str:
+        """``'finetune'`` (a pretrained universal potential) or ``'allegro'`` (from scratch)."""
+        return 'finetune' if self.from_potential else 'allegro'
+
+    @property
+    def resolved_loss(self) -> str:
+        """The loss: the given one, else the default of the route."""
+        return self.loss or DEFAULT_LOSSES[self.route]
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        """The Adam learning rate: the given one, else the default of the route."""
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.route]
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -370,13 +422,13 @@ def build_config(
             'loss': {'_target_': loss_target, 'per_atom_energy': True, 'coeffs': loss_coeffs},
             'val_metrics': {'_target_': metrics_target, 'coeffs': metric_coeffs},
             'test_metrics': {'_target_': metrics_target, 'coeffs': metric_coeffs},
-            'optimizer': {'_target_': 'torch.optim.Adam', 'lr': settings.learning_rate},
+            'optimizer': {'_target_': 'torch.optim.Adam', 'lr': settings.resolved_learning_rate},
             'lr_scheduler': {
                 'scheduler': {
                     '_target_': 'torch.optim.lr_scheduler.ReduceLROnPlateau',
                     'factor': 0.5,
                     'patience': settings.lr_patience,
-                    'min_lr': settings.learning_rate * 1e-3,
+                    'min_lr': settings.resolved_learning_rate * 1e-3,
                 },
                 'monitor': MONITOR,
                 'interval': 'epoch',
@@ -406,6 +458,7 @@ def prepare_training(
     settings: TrainingSettings | None = None,
     source: str = 'frames',
     log_version: int = 0,
+    split: Split | None = None,
 ) -> PreparedTraining:
     """Split ``frames``, write the data files, ``split.json`` and ``config.yaml`` into ``work_dir``.
 
@@ -415,12 +468,14 @@ def prepare_training(
         settings: training settings (defaults: :class:`TrainingSettings`).
         source: name of the frame set in error messages.
         log_version: version of the CSV log (see :func:`build_config`).
+        split: a given split (committee members, :func:`aiida_flexo.data.committee_split`); default
+            ``make_split(fractions, seed)``.
     """
     settings = settings or TrainingSettings()
     check_training_frames(frames, settings, source=source)
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    split = make_split(len(frames), fractions=settings.fractions, seed=settings.seed)
+    split = split or make_split(len(frames), fractions=settings.fractions, seed=settings.seed)
     if not split.val:
         raise FramesError(f'{source}: the split {settings.fractions} leaves no validation frame')
     labels = training_labels(settings)

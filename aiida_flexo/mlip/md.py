@@ -26,6 +26,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms, FixCom
 
+from aiida_flexo.mlip.committee import frame_uncertainty
 from aiida_flexo.mlip.relax import parse_fix
 
 #: Thermostat names accepted by :func:`run_md`.
@@ -94,6 +95,8 @@ class MDResult:
         stage_mean_temperatures_K: mean temperature over the steps of each stage run by this call, K (``None`` for
             stages done before a restart).
         trajectory: the trajectory file (or ``None``).
+        force_std_max_meV_A: with a committee, the largest per-atom force deviation of each written frame
+            (meV/Å; the frames carry it in ``atoms.info`` too), else empty.
     """
 
     atoms: Atoms
@@ -102,15 +105,24 @@ class MDResult:
     temperatures_K: list[float] = field(default_factory=list)
     stage_mean_temperatures_K: list[float | None] = field(default_factory=list)
     trajectory: Path | None = None
+    force_std_max_meV_A: list[float] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {
+        data = {
             'n_steps': self.n_steps,
             'n_frames': self.n_frames,
             'final_temperature_K': float(self.atoms.get_temperature()),
             'stage_mean_temperatures_K': self.stage_mean_temperatures_K,
             'trajectory': None if self.trajectory is None else str(self.trajectory),
+            'uncertainty': None,
         }
+        if self.force_std_max_meV_A:
+            data['uncertainty'] = {
+                'force_std_max_meV_A': float(max(self.force_std_max_meV_A)),
+                'force_std_max_mean_meV_A': float(np.mean(self.force_std_max_meV_A)),
+                'force_std_max_per_frame_meV_A': list(self.force_std_max_meV_A),
+            }
+        return data
 
 
 def _dynamics(
@@ -239,6 +251,7 @@ def run_md(
         traj = Trajectory(str(trajectory), 'a' if append else 'w')
     temperatures: list[float] = []
     stage_means: list[float | None] = []
+    deviations: list[float] = []
 
     def check(step: int) -> float:
         temperature = float(work.get_temperature())
@@ -258,6 +271,10 @@ def run_md(
 
     def write(step: int, stage_index: int, temperature_K: float) -> None:
         work.info.update({'md_step': step, 'md_stage': stage_index, 'target_temperature_K': temperature_K})
+        uncertainty = frame_uncertainty(calculator)
+        if uncertainty:
+            work.info.update(uncertainty)
+            deviations.append(uncertainty['force_std_max_meV_A'])
         temperatures.append(float(work.get_temperature()))
         if traj is not None:
             traj.write(work)
@@ -313,6 +330,7 @@ def run_md(
         temperatures_K=temperatures,
         stage_mean_temperatures_K=stage_means,
         trajectory=None if trajectory is None else Path(trajectory),
+        force_std_max_meV_A=deviations,
     )
 
 

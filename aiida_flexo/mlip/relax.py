@@ -18,6 +18,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms
 
+from aiida_flexo.mlip.committee import frame_uncertainty
+
 #: Optimizer names accepted by :func:`relax` (case-insensitive) -> ase class path.
 OPTIMIZERS = {'FIRE': 'ase.optimize.FIRE', 'BFGS': 'ase.optimize.BFGS', 'LBFGS': 'ase.optimize.LBFGS'}
 
@@ -39,6 +41,8 @@ class RelaxResult:
         n_steps: optimizer steps taken.
         fixed_indices: indices of the atoms held fixed.
         max_stress: largest absolute stress component, eV/Å³ (``None`` unless the cell was relaxed).
+        uncertainty: with a committee, the force deviation of the final frame (:func:`frame_uncertainty` keys)
+            and ``force_std_max_along_path_meV_A``; every trajectory frame carries its own in ``atoms.info``.
     """
 
     atoms: Atoms
@@ -48,6 +52,7 @@ class RelaxResult:
     n_steps: int
     fixed_indices: list[int] = field(default_factory=list)
     max_stress: float | None = None
+    uncertainty: dict | None = None
 
     def summary(self) -> dict:
         """JSON-ready summary (energy eV, forces eV/Å, stress eV/Å³ and GPa)."""
@@ -63,6 +68,7 @@ class RelaxResult:
             'fixed_indices': list(self.fixed_indices),
             'max_stress_GPa': None if self.max_stress is None else self.max_stress * EV_PER_A3_TO_GPA,
             'cell': np.asarray(self.atoms.cell[:]).tolist(),
+            'uncertainty': self.uncertainty,
         }
 
 
@@ -246,6 +252,7 @@ def relax(
         Path(trajectory).parent.mkdir(parents=True, exist_ok=True)
         traj = Trajectory(str(trajectory), 'w', work)
     logfile = None if log is None else str(log)
+    deviations: list[float] = []
     try:
         opt = opt_class(target, logfile=logfile)
 
@@ -260,8 +267,16 @@ def relax(
                 )
 
         opt.attach(check_finite, interval=1)
-        if traj is not None:
-            opt.attach(traj.write, interval=1)
+
+        def record() -> None:
+            uncertainty = frame_uncertainty(calculator)
+            if uncertainty:
+                work.info.update(uncertainty)
+                deviations.append(uncertainty['force_std_max_meV_A'])
+            if traj is not None:
+                traj.write(work)
+
+        opt.attach(record, interval=1)
         check_finite()
         converged = bool(opt.run(fmax=fmax, steps=max_steps))
         n_steps = int(opt.nsteps)
@@ -289,4 +304,13 @@ def relax(
         n_steps=n_steps,
         fixed_indices=fixed,
         max_stress=float(np.max(np.abs(stress))) if (relax_cell and stress is not None) else None,
+        uncertainty=_uncertainty_summary(calculator, deviations),
     )
+
+
+def _uncertainty_summary(calculator, deviations: Sequence[float]) -> dict | None:
+    """Committee force deviation of the final frame and its largest value along the path (meV/Å)."""
+    final = frame_uncertainty(calculator)
+    if not final:
+        return None
+    return {**final, 'force_std_max_along_path_meV_A': float(max(deviations)) if deviations else None}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from aiida_flexo.data import frames_hash
+from aiida_flexo.data import Split, frames_hash
 from aiida_flexo.mlip.config import CONFIG_NAME, PreparedTraining, TrainingSettings, prepare_training
 from aiida_flexo.units import EV_PER_A3_TO_GPA
 
@@ -217,6 +217,7 @@ def train(
     resume: bool = False,
     compile: bool = False,
     source: str = 'frames',
+    split: Split | None = None,
 ) -> TrainResult:
     """Train an Allegro potential on labelled frames and export it.
 
@@ -227,6 +228,7 @@ def train(
         resume: continue from ``out_dir/run/last.ckpt`` when it exists (same frames and settings).
         compile: also build an AOTInductor model (``model.nequip.pt2``); eager ``model.nequip.zip`` is always made.
         source: name of the frame set in error messages.
+        split: a given split (committee members); default ``make_split(settings.fractions, settings.seed)``.
 
     Returns:
         :class:`TrainResult`; ``metrics`` holds ``val`` and ``test`` error dicts
@@ -248,7 +250,7 @@ def train(
     start = time.perf_counter()
     log_version = len(_log_versions(out_dir)) if resume_from else 0
     prepared: PreparedTraining = prepare_training(
-        frames, out_dir, settings, source=source, log_version=log_version
+        frames, out_dir, settings, source=source, log_version=log_version, split=split
     )
     best = run_nequip_train(out_dir, resume_from=resume_from)
     train_time = time.perf_counter() - start
@@ -278,6 +280,7 @@ def train(
         'resumed_from': str(resume_from) if resume_from else None,
         'settings': settings.as_dict(),
         'model_file': model_path.name,
+        'route': 'allegro',
     }
     metrics_path = out_dir / METRICS_FILE
     metrics_path.write_text(json.dumps(metrics, indent=2))

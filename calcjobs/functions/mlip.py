@@ -28,3 +28,23 @@ def merge_md_trajectories(**parts: orm.SinglefileData) -> orm.TrajectoryData:
     if not frames:
         raise ValueError('the MD trajectory pieces hold no frame')
     return md_trajectory_from_frames(frames)
+
+
+@calcfunction
+def distillation_report(**metrics: orm.Dict) -> orm.Dict:
+    """The figures of a distillation from the outputs it used (provenance from each number to its calculation).
+
+    Inputs (by key): ``student`` (the student's training metrics: its errors against held-out teacher frames),
+    ``sampling`` (the teacher sampling summary) and, when held-out DFT frames were scored, ``student_dft`` and
+    ``teacher_dft`` (``flexo.mlip.eval`` metrics).
+    """
+    from aiida_flexo.mlip.distill import compose_report
+
+    return orm.Dict(
+        compose_report(
+            metrics['student'].get_dict(),
+            metrics['sampling'].get_dict(),
+            metrics['student_dft'].get_dict() if 'student_dft' in metrics else None,
+            metrics['teacher_dft'].get_dict() if 'teacher_dft' in metrics else None,
+        )
+    )

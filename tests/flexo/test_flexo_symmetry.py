@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from aiida_flexo.flexo.convention import mu_to_nc_per_m
 from aiida_flexo.flexo.extract import extract_from_dipoles, supercell_cell_polarization
 from aiida_flexo.flexo.run import compute_coefficient
 from aiida_flexo.flexo.supercell import build_supercell
@@ -175,7 +176,6 @@ def test_decomposition_into_clamped_and_lattice_mediated(bto, bto_born):
         plot=False,
     )
     data = result.to_dict()['decomposition']
-    from aiida_flexo.flexo.convention import mu_to_nc_per_m
 
     clamped = mu_to_nc_per_m(analytic_mu(sc, bto_born))
     lattice = mu_to_nc_per_m(analytic_mu(sc, bto_born, SHIFTS) - analytic_mu(sc, bto_born))
@@ -184,3 +184,37 @@ def test_decomposition_into_clamped_and_lattice_mediated(bto, bto_born):
         assert route['lattice_mediated_nC_per_m']['two_point'] == pytest.approx(lattice, rel=1e-6)
     unrelaxed = compute_coefficient(bto, '3333', 8, 0.005, 'Ba', LinearBornChargeModel(bto_born), plot=False)
     assert 'decomposition' not in unrelaxed.to_dict()
+
+
+def test_an_unconverged_relaxation_is_an_error_not_a_number(bto, bto_born):
+    """max_steps too small for the tolerance: no μ comes out (the seed-style 'note' is not enough)."""
+    from aiida_flexo.flexo.run import RelaxationNotConvergedError
+
+    sc = build_supercell(bto, '3333', 10, 0.005, fix='Ba')
+    targets = InternalRelaxation(SHIFTS).for_supercell(sc)(sc.atoms).positions
+    with pytest.raises(RelaxationNotConvergedError, match='did not reach fmax'):
+        compute_coefficient(
+            bto, '3333', 10, 0.005, 'Ba', LinearBornChargeModel(bto_born),
+            calculator=SpringCalculator(targets, stiffness=20.0),
+            relax_options={'fmax': 1e-6, 'optimizer': 'FIRE', 'max_steps': 3}, plot=False,
+        )  # fmt: skip
+
+
+def test_tolerance_check_reports_mu_at_fmax_and_half_of_it(bto, bto_born):
+    """A loose first relaxation is continued to fmax/2: both μ are reported, the tighter one is the result."""
+    sc = build_supercell(bto, '3333', 10, 0.005, fix='Ba')
+    targets = InternalRelaxation(SHIFTS).for_supercell(sc)(sc.atoms).positions
+    options = {'fmax': 0.02, 'optimizer': 'FIRE', 'max_steps': 2000}
+    result = compute_coefficient(
+        bto, '3333', 10, 0.005, 'Ba', LinearBornChargeModel(bto_born),
+        calculator=SpringCalculator(targets, stiffness=2000.0), relax_options=options, check_fmax=True, plot=False,
+    )  # fmt: skip
+    check = result.relaxation['tolerance_check']
+    assert check['fmax_eV_A'] == [0.02, 0.01]
+    assert result.relaxation['fmax_eV_A'] == 0.01 and result.relaxation['max_force_eV_A'] <= 0.01
+    assert check['mu_fit_nC_per_m'][1] == pytest.approx(mu_to_nc_per_m(result.mu_fit))
+    exact = mu_to_nc_per_m(analytic_mu(sc, bto_born, SHIFTS))
+    # the tighter relaxation is closer to the exact minimum of the springs
+    assert abs(check['mu_fit_nC_per_m'][1] - exact) <= abs(check['mu_fit_nC_per_m'][0] - exact) + 1e-9
+    assert check['stable'] == (check['relative_change'] <= 0.02)
+    assert result.relaxation['n_steps'] >= check['extra_steps'] > 0
