@@ -2,8 +2,8 @@
 
 Model arguments: ``--dipole`` is a dipole-GNN file (loaded with ``aiida_flexo.gnn.load_model``) or a synthetic model
 (``synthetic:perovskite``, ``synthetic:charges:Ba=2,Ti=4,O=-2``, ``synthetic:linear-bec`` with ``--bec``);
-``--mlip`` is an Allegro/nequip model file (``aiida_flexo.mlip.load_calculator``) or ``synthetic:relax:Ti=0.5,O=-0.2``
-(a synthetic internal relaxation). The GNN and MLIP packages are imported only when a file is given.
+``--mlip`` is a potential (any model file or pretrained name :func:`aiida_flexo.mlip.load_calculator` takes) or
+``synthetic:relax:Ti=0.5,O=-0.2`` (a synthetic internal relaxation). The GNN and MLIP packages are imported only when a file is given.
 """
 
 from __future__ import annotations
@@ -103,13 +103,14 @@ def _load_mlip(spec: str | None, device: str):
             return None, relaxer_from_spec(spec)
         except ValueError as exc:
             fail(str(exc))
-    if not Path(spec).exists():
-        fail(f'--mlip {spec}: no such model file')
     try:
-        from aiida_flexo.mlip import load_calculator
+        from aiida_flexo.mlip import ModelError, load_calculator
     except ImportError as exc:
         fail(f'the MLIP package (aiida_flexo.mlip) cannot be imported: {exc}')
-    return load_calculator(spec, device=device), None
+    try:
+        return load_calculator(spec, device=device), None
+    except ModelError as exc:
+        fail(f'--mlip {spec}: {exc}')
 
 
 def _common_options(function):

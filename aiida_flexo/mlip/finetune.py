@@ -59,16 +59,21 @@ def _atomic_write(path: Path, writer) -> None:
 class _Batches:
     """Graphs and label tensors of a frame subset, built once."""
 
-    def __init__(self, adapter, model, frames: Sequence[Atoms], modal, uses_stress: bool):
+    def __init__(
+        self, adapter, model, frames: Sequence[Atoms], modal, uses_stress: bool, device: str = 'cpu'
+    ):
         import torch
 
+        self.device = device
         self.frames = list(frames)
         self.graphs = [adapter.graph(model, atoms, modal) for atoms in self.frames]
         dtype = torch.get_default_dtype()
-        self.energy = [torch.tensor(float(a.info['energy']), dtype=dtype) for a in self.frames]
-        self.forces = [torch.tensor(np.asarray(a.arrays['forces']), dtype=dtype) for a in self.frames]
+        self.energy = [torch.tensor(float(a.info['energy']), dtype=dtype, device=device) for a in self.frames]
+        self.forces = [
+            torch.tensor(np.asarray(a.arrays['forces']), dtype=dtype, device=device) for a in self.frames
+        ]
         self.stress = [
-            torch.tensor(np.asarray(a.info['stress'], dtype=float).reshape(3, 3), dtype=dtype)
+            torch.tensor(np.asarray(a.info['stress'], dtype=float).reshape(3, 3), dtype=dtype, device=device)
             if uses_stress and has_label(a, 'stress')
             else None
             for a in self.frames
@@ -94,9 +99,9 @@ def _errors(
     """Loss (a tensor when ``train``) and summed absolute errors of the frames ``indices``."""
     import torch
 
-    out = adapter.forward(model, [batches.graphs[i] for i in indices])
+    out = adapter.forward(model, [batches.graphs[i] for i in indices], batches.device)
     energy = torch.stack([batches.energy[i] for i in indices])
-    n = torch.tensor([batches.n_atoms[i] for i in indices], dtype=energy.dtype)
+    n = torch.tensor([batches.n_atoms[i] for i in indices], dtype=energy.dtype, device=energy.device)
     forces = torch.cat([batches.forces[i] for i in indices], 0)
     d_energy = (out['energy'].to(energy.dtype) - energy) / n
     d_forces = out['forces'].to(forces.dtype) - forces
@@ -232,11 +237,9 @@ def finetune(
     model = adapter.load_pretrained(potential)
     check_universal_species(species, adapter.species(model), potential.name)
     model.to(device)
-    train_batches = _Batches(
-        adapter, model, [frames[i] for i in split.train], potential.modal, settings.uses_stress
-    )
-    val_batches = _Batches(
-        adapter, model, [frames[i] for i in split.val], potential.modal, settings.uses_stress
+    train_batches, val_batches = (
+        _Batches(adapter, model, [frames[i] for i in subset], potential.modal, settings.uses_stress, device)
+        for subset in (split.train, split.val)
     )
     lr = settings.resolved_learning_rate
     optimizer = torch.optim.Adam(adapter.trainable_parameters(model), lr=lr)
@@ -267,7 +270,7 @@ def finetune(
         model.eval()
         energies = []
         for i in range(len(train_batches.frames)):
-            out = adapter.forward(model, [train_batches.graphs[i]])
+            out = adapter.forward(model, [train_batches.graphs[i]], device)
             energies.append(float(out['energy'].detach()[0]))
         fit = fit_reference_energies(
             counts_matrix(train_batches.frames, species),

@@ -193,9 +193,9 @@ class UniversalAdapter:
         """The package's input graph of one structure (cached by the caller)."""
         raise NotImplementedError
 
-    def forward(self, model, graphs: Sequence[Any]) -> dict:
-        """Differentiable predictions for a batch: ``energy`` (B,) eV, ``forces`` (ΣN, 3) eV/Å, ``stress``
-        (B, 3, 3) eV/Å³ with ase's sign (positive = tensile)."""
+    def forward(self, model, graphs: Sequence[Any], device: str = 'cpu') -> dict:
+        """Differentiable predictions for a batch (moved to ``device``): ``energy`` (B,) eV, ``forces`` (ΣN, 3)
+        eV/Å, ``stress`` (B, 3, 3) eV/Å³ with ase's sign (positive = tensile)."""
         raise NotImplementedError
 
     def add_reference_energies(self, model, deltas: dict[str, float], modal: str | None) -> None:
@@ -288,12 +288,12 @@ class SevenNetAdapter(UniversalAdapter):
             data['data_modality'] = modal
         return data
 
-    def forward(self, model, graphs):
+    def forward(self, model, graphs, device='cpu'):
         import sevenn._keys as KEY
         import torch
         from torch_geometric.data import Batch
 
-        batch = Batch.from_data_list(list(graphs))
+        batch = Batch.from_data_list(list(graphs)).to(device)
         output = model(batch)
         energy = output[KEY.PRED_TOTAL_ENERGY].reshape(-1)
         forces = output[KEY.PRED_FORCE]
@@ -393,11 +393,13 @@ class CHGNetAdapter(UniversalAdapter):
 
         return model.graph_converter(AseAtomsAdaptor.get_structure(atoms))
 
-    def forward(self, model, graphs):
+    def forward(self, model, graphs, device='cpu'):
         import torch
 
-        prediction = model(list(graphs), task='efs')
-        n_atoms = torch.tensor([len(g.atomic_number) for g in graphs], dtype=prediction['e'].dtype)
+        prediction = model([g.to(device) for g in graphs], task='efs')
+        n_atoms = torch.tensor(
+            [len(g.atomic_number) for g in graphs], dtype=prediction['e'].dtype, device=prediction['e'].device
+        )
         energy = prediction['e'] * n_atoms if model.is_intensive else prediction['e']
         forces = torch.cat(list(prediction['f']), 0)
         # CHGNet's stress is in GPa with ase's sign (CHGNetCalculator multiplies by ase.units.GPa only)

@@ -129,6 +129,8 @@ def test_process_reports_tell_what_happened(chain):
 
     report = get_workchain_report(chain['pipeline'], 'REPORT')
     assert 'using the given labelled frames' in report
+    # the default route: 8 frames are far below the 500 where Allegro from scratch takes over
+    assert 'potential: fine-tuning sevennet-0 (8 frames (auto route' in report
     assert 'held-out accuracy: dipole MAE' in report
     assert 'nan' not in report
     assert 'μ3333 =' in get_workchain_report(chain['flexo'], 'REPORT')
@@ -157,9 +159,11 @@ def test_training_calcjobs(chain):
     assert metrics['training_data_hash'] == chain['frames'].frames_hash
     assert np.isfinite(metrics['test_dipole_mae_eA'])
     assert gnn.outputs.model.filename == 'model.pt'
-    assert mlip.outputs.model.filename == 'model.nequip.zip'
-    test = mlip.outputs.metrics.get_dict()['test']
-    assert np.isfinite(test['force_mae_meV_A'])
+    assert mlip.outputs.model.filename == 'model.sevenn.pth'
+    assert mlip.inputs.parameters['from_potential'] == 'sevennet-0'
+    metrics = mlip.outputs.metrics.get_dict()
+    assert metrics['route'] == 'finetune' and metrics['energy_reference']['rank'] == 1
+    assert np.isfinite(metrics['test']['force_mae_meV_A'])
 
 
 def test_flexo_coefficient_workchain(chain):
@@ -171,6 +175,10 @@ def test_flexo_coefficient_workchain(chain):
     result = flexo.outputs.result.get_dict()
     assert result['supercell']['repeat'][2] == 4
     assert 'bec' in result and 'decomposition' in result
+    # the relaxation's tolerance, final force and steps (all restarts) are stored with μ
+    relaxation = result['relaxation']
+    assert relaxation['fmax_eV_A'] == 0.5 and relaxation['max_force_eV_A'] <= 0.5
+    assert relaxation['n_steps'] >= 0 and relaxation['n_calculations'] >= 1
     # the fixed Ba sublattice did not move in the relaxation
     supercell = flexo.outputs.supercell.get_dict()
     fixed = [int(i) for i in result['supercell']['fixed_indices']]

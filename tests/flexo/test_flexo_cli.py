@@ -84,6 +84,8 @@ def test_coefficient_with_bec_file_and_poscar(tmp_path):
         (['--dipole', 'synthetic:linear-bec'], '--bec'),
         (['--fix', 'Sr'], 'species present'),
         (['--repeat', '7x1'], '--repeat'),
+        (['--mlip', 'missing.nequip.zip'], 'no such model file'),
+        (['--mlip', 'mace-mp-0'], 'sevennet-0'),
     ],
 )
 def test_coefficient_errors_are_clear(tmp_path, args, message):
@@ -135,3 +137,20 @@ def test_bec_options_are_exclusive(tmp_path):
          '--bec-from-model', '--out', str(tmp_path)],
     )  # fmt: skip
     assert result.exit_code != 0 and 'not both' in result.output
+
+
+def test_coefficient_keeps_an_earlier_result_without_overwrite(tmp_path):
+    args = ['coefficient', '--bulk', 'builtin:BaTiO3', '--repeat', '8', '--dipole', 'synthetic:perovskite']
+    first = CliRunner().invoke(flexo, [*args, '--out', str(tmp_path / 'run')])
+    assert first.exit_code == 0, first.output
+    before = (tmp_path / 'run' / 'result.json').read_text()
+    again = CliRunner().invoke(flexo, [*args, '--max-strain', '0.002', '--out', str(tmp_path / 'run')])
+    assert again.exit_code == 1 and '--overwrite' in again.output
+    assert (tmp_path / 'run' / 'result.json').read_text() == before
+    replaced = CliRunner().invoke(
+        flexo, [*args, '--max-strain', '0.002', '--out', str(tmp_path / 'run'), '--overwrite']
+    )
+    assert replaced.exit_code == 0 and (tmp_path / 'run' / 'result.json').read_text() != before
+    (tmp_path / 'afile').write_text('x')
+    on_file = CliRunner().invoke(flexo, [*args, '--out', str(tmp_path / 'afile')])
+    assert on_file.exit_code == 1 and 'is a file' in on_file.output
