@@ -22,6 +22,10 @@ limit or patience; ``--threads`` of the Allegro job)::
 
     verdi -p PROFILE run examples/submit_pto_sto.py -- --bundled --gnn-epochs 600 --mlip-epochs 2000 --threads 2
 
+The potential follows the pipeline's route (``--route auto``: below 500 frames SevenNet-0 is fine-tuned) and, since
+textures need MD of thousands of atoms, is distilled into a fast Allegro student (``mlip_student`` output; the
+teacher labels MD and perturbed frames of the phases above; ``--no-distill`` skips it).
+
 Afterwards: ``aiida-flexo frames export <frames pk> pto_sto.xyz`` writes the labelled frames, and
 ``verdi node repo dump <model pk> DIR`` the models (the pks are in ``verdi process show <pk>``).
 """
@@ -55,6 +59,8 @@ MLIP = {'epochs': 60, 'model_size': 'small', 'seed': 0}
 # Pulay stress is tens of GPa), a time limit per fit
 BUNDLED_MLIP = {'patience': 200, 'stress_weight': 0.0, 'max_time': '25m'}
 BUNDLED_GNN = {'lr': 1e-3, 'patience': 150}  # as benchmarks/pto_sto_gnn.py
+# the teacher's frames for the Allegro student (MD at each temperature and random strains/displacements)
+DISTILL_SAMPLING = {'temperatures': [300.0, 600.0, 1000.0], 'n_frames': 400, 'stride': 5}
 # -----------------------------------------------------------------------------------------------------------
 
 
@@ -94,7 +100,16 @@ def main() -> orm.WorkChainNode:
     parser.add_argument(
         '--bundled', action='store_true', help='Train on the 67 bundled frames (no DFT) instead of labelling.'
     )
-    parser.add_argument('--threads', type=int, default=None, help='Threads of the Allegro training job.')
+    parser.add_argument('--threads', type=int, default=None, help='Threads of the potential training job.')
+    parser.add_argument(
+        '--route', default='auto', help='Potential route: auto, allegro or a pretrained name.'
+    )
+    parser.add_argument(
+        '--distill',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='Distil the potential into an Allegro student for the large MD of the textures.',
+    )
     args = parser.parse_args()
     code = orm.load_code(FLEXO_CODE)
     frames = None
@@ -123,6 +138,9 @@ def main() -> orm.WorkChainNode:
     builder = FlexoPipelineWorkChain.get_builder_from_protocol(
         code, phases(), protocol='fast', overrides=overrides, frames=frames, options=options
     )
+    builder.potential_route = orm.Str(args.route)
+    builder.distill = orm.Bool(args.distill)
+    builder.distill_sample.parameters = orm.Dict(DISTILL_SAMPLING)
     what = 'models on the bundled frames' if args.bundled else 'labels and models (GPAW fast)'
     builder.metadata.label = f'PbTiO3/SrTiO3 {what}'
     node = submit(builder)

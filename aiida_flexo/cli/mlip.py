@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -635,8 +636,20 @@ def md_cmd(
         )
 
 
+#: the raw options of the teacher's frames, gathered into one SamplingSettings argument by _sampling_options
+_SAMPLING_KEYS = ('temperatures', 'n_frames', 'strain', 'displacement', 'stride', 'timestep', 'sample_seed')
+
+
 def _sampling_options(function):
-    """Options of the teacher's frames (mlip sample and mlip distill)."""
+    """Options of the teacher's frames (mlip sample and mlip distill), handed to ``function`` as ``sampling``
+    (a :class:`~aiida_flexo.mlip.distill.SamplingSettings`), next to ``structures_file``."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(**kwargs):
+        raw = {key: kwargs.pop(key) for key in _SAMPLING_KEYS}
+        return function(sampling=_sampling_settings(**raw), **kwargs)
+
     options = [
         click.option(
             '--structures',
@@ -678,8 +691,8 @@ def _sampling_options(function):
         ),
     ]
     for option in reversed(options):
-        function = option(function)
-    return function
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def _sampling_settings(temperatures, n_frames, strain, displacement, stride, timestep, sample_seed):
@@ -722,7 +735,7 @@ def _teacher_sample(teacher: str, structures_file: Path, settings, device: str):
         _check_species(atoms, calculator)
     from tqdm import tqdm
 
-    bar = tqdm(total=settings.n_frames, desc='teacher frames', unit='frame', file=__import__('sys').stderr)
+    bar = tqdm(total=settings.n_frames, desc='teacher frames', unit='frame', file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -761,13 +774,7 @@ def _teacher_sample(teacher: str, structures_file: Path, settings, device: str):
 def sample_cmd(
     teacher: str,
     structures_file: Path,
-    temperatures: str,
-    n_frames: int,
-    strain: float,
-    displacement: float,
-    stride: int,
-    timestep: float,
-    sample_seed: int,
+    sampling,
     out: Path,
     overwrite: bool,
     device: str,
@@ -781,8 +788,7 @@ def sample_cmd(
 
     if out.exists() and not overwrite:
         fail(f'{out} exists; choose another --out or pass --overwrite')
-    settings = _sampling_settings(temperatures, n_frames, strain, displacement, stride, timestep, sample_seed)
-    _, sample = _teacher_sample(teacher, structures_file, settings, device)
+    _, sample = _teacher_sample(teacher, structures_file, sampling, device)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_teacher_frames(sample, out)
     summary = {**sample.summary(), 'frames_file': str(out)}
@@ -837,13 +843,7 @@ def sample_cmd(
 def distill_cmd(
     teacher: str,
     structures_file: Path,
-    temperatures: str,
-    n_frames: int,
-    strain: float,
-    displacement: float,
-    stride: int,
-    timestep: float,
-    sample_seed: int,
+    sampling,
     out_dir: Path,
     dft_file: Path | None,
     epochs: int,
@@ -853,6 +853,7 @@ def distill_cmd(
     seed: int,
     committee: int | None,
     resume: bool,
+    speed_steps: int,
     device: str,
     as_json: bool,
 ) -> None:
@@ -876,7 +877,6 @@ def distill_cmd(
     frames_path = out_dir / TEACHER_FRAMES_FILE
     if (out_dir / REPORT_FILE).exists() or (frames_path.exists() and not resume):
         fail(f'{out_dir} already holds a distillation; choose a new --out (or --resume an unfinished one)')
-    settings = _sampling_settings(temperatures, n_frames, strain, displacement, stride, timestep, sample_seed)
     try:
         student_settings = TrainingSettings(
             max_epochs=epochs,
@@ -894,7 +894,7 @@ def distill_cmd(
         sample = json.loads((out_dir / 'teacher_sample.json').read_text())
         frames = read_frames(frames_path)
     else:
-        teacher_calc, sample_obj = _teacher_sample(teacher, structures_file, settings, device)
+        teacher_calc, sample_obj = _teacher_sample(teacher, structures_file, sampling, device)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_teacher_frames(sample_obj, frames_path)
         sample = sample_obj.summary()
@@ -910,6 +910,17 @@ def distill_cmd(
     except (FramesError, ValueError, TrainingError) as exc:
         fail(str(exc))
     report.update({'teacher': str(teacher), 'student': str(result.model_path), 'dft_frames': _str(dft_file)})
+    if speed_steps:
+        from aiida_flexo.mlip.distill import md_speed
+
+        structure = _read_structures(structures_file)[0]
+        report['speed'] = {
+            'student': md_speed(student, structure, steps=speed_steps),
+            'teacher': md_speed(teacher_calc, structure, steps=speed_steps),
+        }
+        report['speed']['ratio'] = (
+            report['speed']['student']['atoms_per_second'] / report['speed']['teacher']['atoms_per_second']
+        )
     save_report(report, out_dir / REPORT_FILE)
     if as_json:
         echo_json(report)
@@ -923,4 +934,10 @@ def distill_cmd(
         click.echo(
             f'on {len(dft_frames)} DFT frames: student force MAE {report["student_vs_dft"]["force_mae_meV_A"]:.1f}, '
             f'teacher {report["teacher_vs_dft"]["force_mae_meV_A"]:.1f} meV/Å'
+        )
+    if 'speed' in report:
+        speed = report['speed']
+        click.echo(
+            f'MD on {speed["student"]["n_atoms"]} atoms: student {speed["student"]["atoms_per_second"]:.0f}, teacher '
+            f'{speed["teacher"]["atoms_per_second"]:.0f} atoms/s ({speed["ratio"]:.1f}x)'
         )

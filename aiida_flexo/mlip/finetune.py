@@ -204,8 +204,7 @@ def finetune(
     import torch
 
     from aiida_flexo.mlip.calculator import load_calculator
-    from aiida_flexo.mlip.metrics import error_metrics
-    from aiida_flexo.mlip.train import _best_epoch, write_learning_curve
+    from aiida_flexo.mlip.train import split_metrics, write_learning_curve
 
     if not settings.from_potential:
         raise ValueError('finetune() needs settings.from_potential (a pretrained potential name)')
@@ -370,19 +369,11 @@ def finetune(
     curve_path = write_learning_curve(curve, out_dir / CURVE_FILE)
     calculator = load_calculator(model_path, device=device)
     metrics = {
-        'val': error_metrics(calculator, [frames[i] for i in split.val], source=f'{source} (validation)'),
-        'test': (
-            error_metrics(calculator, [frames[i] for i in split.test], source=f'{source} (test)')
-            if split.test
-            else None
-        ),
-        'best_epoch': _best_epoch([r for r in curve if r['epoch'] > 0]) if epoch else 0,
+        **split_metrics(calculator, frames, split, source),
+        'best_epoch': best['epoch'],
         'epochs': epoch,
         'wall_time_s': time.perf_counter() - start,
         'train_time_s': train_time,
-        'n_train': len(split.train),
-        'n_val': len(split.val),
-        'n_test': len(split.test),
         'type_names': species,
         'frames_sha256': digest,
         'resumed_from': resumed,

@@ -236,7 +236,6 @@ def train(
         settings.
     """
     from aiida_flexo.mlip.calculator import load_calculator
-    from aiida_flexo.mlip.metrics import error_metrics
 
     settings = settings or TrainingSettings()
     out_dir = Path(out_dir).resolve()
@@ -262,19 +261,11 @@ def train(
     calculator = load_calculator(model_path)
     split = prepared.split
     metrics = {
-        'val': error_metrics(calculator, [frames[i] for i in split.val], source=f'{source} (validation)'),
-        'test': (
-            error_metrics(calculator, [frames[i] for i in split.test], source=f'{source} (test)')
-            if split.test
-            else None
-        ),
+        **split_metrics(calculator, frames, split, source),
         'best_epoch': _best_epoch(curve),
         'epochs': len(curve),
         'wall_time_s': time.perf_counter() - start,
         'train_time_s': train_time,
-        'n_train': len(split.train),
-        'n_val': len(split.val),
-        'n_test': len(split.test),
         'type_names': prepared.type_names,
         'frames_sha256': frames_hash(frames),
         'resumed_from': str(resume_from) if resume_from else None,
@@ -285,6 +276,21 @@ def train(
     metrics_path = out_dir / METRICS_FILE
     metrics_path.write_text(json.dumps(metrics, indent=2))
     return TrainResult(out_dir, model_path, metrics_path, curve_path, best, metrics, compiled)
+
+
+def split_metrics(calculator, frames: Sequence[Atoms], split: Split, source: str) -> dict:
+    """``val`` and ``test`` errors (:func:`aiida_flexo.mlip.metrics.error_metrics`; ``test`` None without test
+    frames) and the subset sizes: the part of ``metrics.json`` every route shares."""
+    from aiida_flexo.mlip.metrics import error_metrics
+
+    subsets = {name: [frames[i] for i in getattr(split, name)] for name in ('val', 'test')}
+    return {
+        'val': error_metrics(calculator, subsets['val'], source=f'{source} (validation)'),
+        'test': error_metrics(calculator, subsets['test'], source=f'{source} (test)') if split.test else None,
+        'n_train': len(split.train),
+        'n_val': len(split.val),
+        'n_test': len(split.test),
+    }
 
 
 def _best_epoch(curve: Sequence[dict]) -> int | None:

@@ -59,7 +59,7 @@ def test_distill_command_end_to_end(tiny_model, tiny_training, make_bto, tmp_pat
     args = [
         'distill', str(tiny_model), '--structures', str(structures), '--out', str(out), '--frames', '16',
         '--temperatures', '300,600', '--stride', '2', '--epochs', '2', '--model-size', 'tiny',
-        '--dft', str(tiny_training[1]), '--json',
+        '--dft', str(tiny_training[1]), '--speed-steps', '2', '--json',
     ]  # fmt: skip
     result = CliRunner().invoke(mlip, args)
     assert result.exit_code == 0, result.output
@@ -72,6 +72,10 @@ def test_distill_command_end_to_end(tiny_model, tiny_training, make_bto, tmp_pat
         report['student_vs_dft']['force_mae_meV_A'] - report['teacher_vs_dft']['force_mae_meV_A']
     )
     assert (out / 'model.nequip.zip').is_file()
+    speed = report['speed']
+    assert speed['student']['n_atoms'] == 10 and speed['ratio'] == pytest.approx(
+        speed['student']['atoms_per_second'] / speed['teacher']['atoms_per_second']
+    )
     again = CliRunner().invoke(mlip, args)
     assert again.exit_code == 1 and 'already holds a distillation' in again.output
 
