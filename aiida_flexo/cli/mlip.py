@@ -838,6 +838,13 @@ def sample_cmd(
 @click.option(
     '--resume', is_flag=True, help='Reuse OUT/teacher_frames.xyz and continue the student training.'
 )
+@click.option(
+    '--speed-steps',
+    type=int,
+    default=5,
+    show_default=True,
+    help='MD steps timed with student and teacher on the first structure (atoms/s, speed ratio); 0 skips it.',
+)
 @click.option('--device', default='cpu', show_default=True, help='torch device of the teacher.')
 @click.option('--json', 'as_json', is_flag=True, help='Print distill.json.')
 def distill_cmd(
