@@ -12,7 +12,11 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
 
-from aiida_flexo.calcjobs.functions.flexo import build_flexo_supercell, extract_flexo_coefficient
+from aiida_flexo.calcjobs.functions.flexo import (
+    build_flexo_supercell,
+    extract_flexo_coefficient,
+    flexo_tolerance_check,
+)
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
 from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 from aiida_flexo.workflows.mlip_relax import MlipRelaxWorkChain
@@ -63,6 +67,13 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
             'decompose', valid_type=orm.Bool, default=lambda: orm.Bool(True), help='Clamped/lattice split.'
         )
         spec.input(
+            'check_fmax',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='Continue the relaxation to fmax/2 and compare μ at both tolerances (2 % criterion, in the result '
+            'and the report); μ comes from the tighter structure.',
+        )
+        spec.input(
             'extract_options',
             valid_type=orm.Dict,
             required=False,
@@ -82,7 +93,11 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
         )
         spec.outline(
             cls.build,
-            if_(cls.should_relax)(cls.relax, cls.inspect_relax),
+            if_(cls.should_relax)(
+                cls.relax,
+                cls.inspect_relax,
+                if_(cls.should_check_fmax)(cls.relax_tight, cls.inspect_relax_tight),
+            ),
             cls.predict,
             cls.inspect_predict,
             cls.extract,
@@ -101,6 +116,12 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
         )
         spec.output('supercell', valid_type=orm.Dict, help='The supercell: reference, assignment, fields.')
         spec.output('relaxed_structure', valid_type=orm.StructureData)
+        spec.output(
+            'tolerance_check',
+            valid_type=orm.Dict,
+            required=False,
+            help='μ at fmax and fmax/2 and their relative change (check_fmax).',
+        )
         spec.exit_code(401, 'ERROR_RELAXATION_FAILED', message='the MLIP relaxation failed: {message}')
         spec.exit_code(402, 'ERROR_PREDICTION_FAILED', message='the GNN prediction failed: {message}')
 
@@ -128,6 +149,7 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
         builder.supercell = orm.Dict(inputs['supercell'])
         builder.extract_options = orm.Dict(inputs['extract_options'])
         builder.decompose = orm.Bool(inputs['decompose'])
+        builder.check_fmax = orm.Bool(bool(inputs.get('check_fmax', False)))
         builder.predict.code = code
         if options:
             builder.predict.metadata.options = options
@@ -156,19 +178,47 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
     def should_relax(self):
         return 'mlip_model' in self.inputs
 
-    def relax(self):
+    def should_check_fmax(self):
+        return self.inputs.check_fmax.value
+
+    def _relax_parameters(self) -> dict:
+        relax_inputs = self.inputs.relax.relax
+        return relax_inputs.parameters.get_dict() if 'parameters' in relax_inputs else {}
+
+    def _fmax(self) -> float:
+        """The relaxation's force tolerance, eV/Å (the executable's default when none is given)."""
+        return float(self._relax_parameters().get('fmax', 0.01))
+
+    def _submit_relax(self, structure, fmax_factor: float, label: str, link: str):
         inputs = AttributeDict(self.exposed_inputs(MlipRelaxWorkChain, namespace='relax'))
         inputs.relax = AttributeDict(inputs.get('relax', {}))
-        inputs.relax.structure = self.ctx.structure
+        inputs.relax.structure = structure
         inputs.relax.model = self.inputs.mlip_model
+        if fmax_factor != 1.0:
+            parameters = self._relax_parameters()
+            parameters['fmax'] = self._fmax() * fmax_factor
+            inputs.relax.parameters = orm.Dict(parameters)
         if self.ctx.fixed_indices.value:
             inputs.relax.fix = self.ctx.fixed_indices
         inputs.metadata = AttributeDict(inputs.get('metadata', {}))
-        inputs.metadata.call_link_label = 'relax'
-        inputs.metadata.label = 'flexo supercell relaxation'
+        inputs.metadata.call_link_label = link
+        inputs.metadata.label = label
         node = self.submit(MlipRelaxWorkChain, **inputs)
-        self.report(f'relaxing the supercell with the MLIP: {node.process_label}<{node.pk}>')
-        return ToContext(relax=node)
+        self.report(f'{label} with the potential: {node.process_label}<{node.pk}>')
+        return node
+
+    def relax(self):
+        return ToContext(
+            relax=self._submit_relax(self.ctx.structure, 1.0, 'flexo supercell relaxation', 'relax')
+        )
+
+    def _relaxation_record(self, node) -> tuple[dict, int]:
+        steps = [
+            child.outputs.summary['n_steps']
+            for child in node.called
+            if isinstance(child, orm.CalcJobNode) and 'summary' in child.outputs
+        ]
+        return node.outputs.summary.get_dict(), steps
 
     def inspect_relax(self):
         node = self.ctx.relax
@@ -177,26 +227,43 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
                 message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
             )
         self.ctx.relaxed = node.outputs.relaxed_structure
-        steps = [
-            child.outputs.summary['n_steps']
-            for child in node.called
-            if isinstance(child, orm.CalcJobNode) and 'summary' in child.outputs
-        ]
-        relax_inputs = self.inputs.relax.relax
-        fmax = relax_inputs.parameters.get_dict().get('fmax') if 'parameters' in relax_inputs else None
+        summary, steps = self._relaxation_record(node)
+        fmax = self._fmax()
         # stored with the result: what the last calculation reported, the tolerance and the steps of all restarts
-        self.ctx.relaxation = orm.Dict(
-            {
-                **node.outputs.summary.get_dict(),
-                'fmax_eV_A': fmax,
-                'n_steps': int(sum(steps)),
-                'n_calculations': len(steps),
-            }
-        )
+        self.ctx.relaxation = {
+            **summary,
+            'fmax_eV_A': fmax,
+            'n_steps': int(sum(steps)),
+            'n_calculations': len(steps),
+        }
         self.report(
             f'relaxed: E = {node.outputs.energy.value:.6f} eV, max |F| = {node.outputs.max_force.value:.3g} eV/Å '
             f'(fmax {fmax}) in {sum(steps)} steps over {len(steps)} calculation(s)'
         )
+        return None
+
+    def relax_tight(self):
+        node = self._submit_relax(
+            self.ctx.relaxed, 0.5, 'tolerance check: relaxation to fmax/2', 'relax_tight'
+        )
+        return ToContext(relax_tight=node)
+
+    def inspect_relax_tight(self):
+        node = self.ctx.relax_tight
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_RELAXATION_FAILED.format(
+                message=f'tolerance check <{node.pk}> [{node.exit_status}] {node.exit_message}'
+            )
+        self.ctx.relaxed_loose = self.ctx.relaxed
+        self.ctx.relaxed = node.outputs.relaxed_structure
+        summary, steps = self._relaxation_record(node)
+        previous = self.ctx.relaxation
+        self.ctx.relaxation = {
+            **summary,
+            'fmax_eV_A': previous['fmax_eV_A'] * 0.5,
+            'n_steps': previous['n_steps'] + int(sum(steps)),
+            'n_calculations': previous['n_calculations'] + len(steps),
+        }
         return None
 
     def predict(self):
@@ -204,6 +271,8 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
         structures = {'relaxed': relaxed}
         if self.should_relax() and self.inputs.decompose.value:
             structures['clamped'] = self.ctx.structure
+        if 'relaxed_loose' in self.ctx:
+            structures['loose'] = self.ctx.relaxed_loose
         inputs = AttributeDict(self.exposed_inputs(GnnPredictCalculation, namespace='predict'))
         inputs.model = self.inputs.dipole_model
         inputs.structures = structures
@@ -240,7 +309,24 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
         elif 'predict_bec' in self.ctx:
             extra['born_charges'] = self.ctx.predict_bec.outputs.dipoles['reference']
         if 'relaxation' in self.ctx:
-            extra['relaxation'] = self.ctx.relaxation
+            extra['relaxation'] = orm.Dict(self.ctx.relaxation)
+        if 'loose' in dipoles:
+            check = flexo_tolerance_check(
+                self.ctx.supercell,
+                self.ctx.relaxed_loose,
+                dipoles['loose'],
+                self.ctx.relaxed,
+                dipoles['relaxed'],
+                orm.Float(self.ctx.relaxation['fmax_eV_A'] * 2),
+            )
+            extra['tolerance_check'] = check
+            self.out('tolerance_check', check)
+            data = check.get_dict()
+            self.report(
+                f'tolerance check: μ (fit) {data["mu_fit_nC_per_m"][0]:.4f} → {data["mu_fit_nC_per_m"][1]:.4f} nC/m '
+                f'at fmax {data["fmax_eV_A"][0]:g} → {data["fmax_eV_A"][1]:g} eV/Å ({100 * data["relative_change"]:.2f} %'
+                f'{", stable" if data["stable"] else "; " + data["warning"]})'
+            )
         if 'extract_options' in self.inputs:
             extra['options'] = self.inputs.extract_options
         relaxed = self.ctx.get('relaxed', self.ctx.structure)

@@ -260,6 +260,7 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         builder.flexo.supercell = orm.Dict(flexo['supercell'])
         builder.flexo.extract_options = orm.Dict(flexo['extract_options'])
         builder.flexo.decompose = orm.Bool(flexo['decompose'])
+        builder.flexo.check_fmax = orm.Bool(bool(flexo.get('check_fmax', False)))
         builder.flexo.bec_from_model = orm.Bool(bool(inputs.get('bec_from_model', True)))
         builder.flexo.predict.code = code
         builder.flexo.relax.relax.code = code

@@ -463,23 +463,36 @@ def _tolerance_check(result: FlexoResult, calculator, model, options: dict, extr
         timings=timings,
         **extract_options,
     )
-    loose_fit, tight_fit = mu_to_nc_per_m(result.mu_fit), mu_to_nc_per_m(tighter.mu_fit)
+    check = tolerance_check(result, tighter, fmax)
+    check['extra_steps'] = int(info['n_steps'])
+    tighter.relaxation['tolerance_check'] = check
+    if not check['stable']:
+        tighter.notes.append(check['warning'])
+    return tighter
+
+
+def tolerance_check(loose: FlexoResult, tight: FlexoResult, fmax: float) -> dict:
+    """μ after relaxing to ``fmax`` (``loose``) and to ``fmax / 2`` (``tight``): both, their relative change
+    (fit) and whether it is within :data:`FMAX_STABILITY` (nC/m; ``warning`` set when it is not)."""
+    loose_fit, tight_fit = mu_to_nc_per_m(loose.mu_fit), mu_to_nc_per_m(tight.mu_fit)
     change = abs(tight_fit - loose_fit) / max(abs(tight_fit), 1e-12)
     check = {
         'fmax_eV_A': [fmax, fmax / 2],
-        'mu_fit_nC_per_m': [loose_fit, tight_fit],
-        'mu_two_point_nC_per_m': [mu_to_nc_per_m(result.mu_two_point), mu_to_nc_per_m(tighter.mu_two_point)],
-        'relative_change': change,
+        'mu_fit_nC_per_m': [float(loose_fit), float(tight_fit)],
+        'mu_two_point_nC_per_m': [
+            float(mu_to_nc_per_m(loose.mu_two_point)),
+            float(mu_to_nc_per_m(tight.mu_two_point)),
+        ],
+        'relative_change': float(change),
         'stable': bool(change <= FMAX_STABILITY),
-        'extra_steps': int(info['n_steps']),
+        'warning': None,
     }
-    tighter.relaxation['tolerance_check'] = check
     if not check['stable']:
-        tighter.notes.append(
+        check['warning'] = (
             f'WARNING: μ (fit) moved by {100 * change:.1f} % between fmax {fmax} and {fmax / 2} eV/Å (more than '
             f'{100 * FMAX_STABILITY:.0f} %): the relaxation is not converged for μ; relax tighter'
         )
-    return tighter
+    return check
 
 
 def coefficient_runner(

@@ -88,7 +88,8 @@ def extract_flexo_coefficient(
     """μ from the per-atom dipoles of the relaxed supercell (:func:`aiida_flexo.flexo.run.analyse`).
 
     Optional inputs: ``clamped_dipoles`` (ArrayData: dipoles of the imposed field alone, for the clamped /
-    lattice-mediated decomposition), ``born_charges`` (ArrayData ``born_charges``: Z* per bulk, basis or supercell
+    lattice-mediated decomposition), ``tolerance_check`` (Dict of :func:`flexo_tolerance_check`, stored with the
+    relaxation), ``born_charges`` (ArrayData ``born_charges``: Z* per bulk, basis or supercell
     atom, for the Born-charge route), ``relaxation`` (Dict stored with the result), ``options`` (Dict:
     two_point_method, exclude_seam, fit_strain_term, enforce_asr). Outputs: ``coefficient``
     (flexo.coefficient), ``result`` (Dict, everything in nC/m, C/m², 1/m), ``profile`` (ArrayData per cell) and
@@ -111,11 +112,14 @@ def extract_flexo_coefficient(
         charges = supercell_born_charges(
             extra['born_charges'].get_array('born_charges'), sc, enforce_asr=options.get('enforce_asr', True)
         )
+    relaxation = {'relaxed': True, **extra['relaxation'].get_dict()} if 'relaxation' in extra else None
+    if relaxation is not None and 'tolerance_check' in extra:
+        relaxation['tolerance_check'] = extra['tolerance_check'].get_dict()
     result = analyse(
         sc,
         relaxed,
         dipoles.get_array('per_atom_dipoles'),
-        relaxation={'relaxed': True, **extra['relaxation'].get_dict()} if 'relaxation' in extra else None,
+        relaxation=relaxation,
         clamped_per_atom_dipoles=clamped,
         born_charges=charges,
         dipole_model=f'flexo.gnn model from node {dipoles.uuid}',
@@ -137,3 +141,23 @@ def extract_flexo_coefficient(
         'profile': profile,
         'plot': plot,
     }
+
+
+@calcfunction
+def flexo_tolerance_check(
+    supercell: orm.Dict,
+    loose_structure: orm.StructureData,
+    loose_dipoles: orm.ArrayData,
+    tight_structure: orm.StructureData,
+    tight_dipoles: orm.ArrayData,
+    fmax: orm.Float,
+) -> orm.Dict:
+    """μ of the supercell relaxed to ``fmax`` and to ``fmax / 2``, and whether it changed by more than 2 %
+    (:func:`aiida_flexo.flexo.run.tolerance_check`): is the relaxation tight enough for this potential?"""
+    from aiida_flexo.flexo.run import analyse, tolerance_check
+    from aiida_flexo.flexo.supercell import FlexoSupercell
+
+    sc = FlexoSupercell.from_dict(supercell.get_dict())
+    loose = analyse(sc, loose_structure.get_ase(), loose_dipoles.get_array('per_atom_dipoles'))
+    tight = analyse(sc, tight_structure.get_ase(), tight_dipoles.get_array('per_atom_dipoles'))
+    return orm.Dict(jsonable(tolerance_check(loose, tight, fmax.value)))

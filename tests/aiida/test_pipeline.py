@@ -51,7 +51,11 @@ def chain(aiida_profile, daemon_client):
         overrides={
             'gnn': {'epochs': 3, 'seed': 1, 'threads': 1},
             'mlip': {'epochs': 2, 'seed': 1},
-            'flexo': {'supercell': {'repeat': 4}, 'relax_parameters': {'fmax': 0.5, 'max_steps': 3}},
+            'flexo': {
+                'supercell': {'repeat': 4},
+                'relax_parameters': {'fmax': 0.5, 'max_steps': 3},
+                'check_fmax': True,
+            },
             'thresholds': {'max_dipole_mae_eA': 100.0},
         },
         options={name: options for name in ('gnn', 'mlip', 'flexo')},
@@ -177,8 +181,13 @@ def test_flexo_coefficient_workchain(chain):
     assert 'bec' in result and 'decomposition' in result
     # the relaxation's tolerance, final force and steps (all restarts) are stored with μ
     relaxation = result['relaxation']
-    assert relaxation['fmax_eV_A'] == 0.5 and relaxation['max_force_eV_A'] <= 0.5
-    assert relaxation['n_steps'] >= 0 and relaxation['n_calculations'] >= 1
+    # check_fmax: the relaxation went on to fmax/2; μ comes from there, both μ are on record
+    assert relaxation['fmax_eV_A'] == 0.25 and relaxation['max_force_eV_A'] <= 0.25
+    assert relaxation['n_steps'] >= 0 and relaxation['n_calculations'] >= 2
+    check = flexo.outputs.tolerance_check.get_dict()
+    assert check['fmax_eV_A'] == [0.5, 0.25] and relaxation['tolerance_check'] == check
+    assert check['mu_fit_nC_per_m'][1] == pytest.approx(coefficient.mu_fit)
+    assert check['stable'] == (check['relative_change'] <= 0.02)
     # the fixed Ba sublattice did not move in the relaxation
     supercell = flexo.outputs.supercell.get_dict()
     fixed = [int(i) for i in result['supercell']['fixed_indices']]
