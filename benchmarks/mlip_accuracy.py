@@ -1,4 +1,7 @@
-"""Allegro accuracy and relaxation speed on BaTiO3 (issue 6 benchmark).
+"""Accuracy and relaxation speed of one potential on BaTiO3 (Allegro from scratch, or ``--from NAME`` fine-tuned).
+
+``benchmarks/potentials.py`` runs the whole comparison of the potentials issue (zero-shot, Allegro, fine-tuned,
+distilled, μ stability, seeds, MD speed); this script is one training and its timing.
 
 1. Train on the bundled BaTiO3 frames (59 × 135 atoms, QE PBE) with a 0.8/0.1/0.1 split and report the force,
    energy and stress MAE on the test frames and the wall time.
@@ -12,6 +15,7 @@ Usage::
     python benchmarks/mlip_accuracy.py --out bench_mlip                      # defaults of `mlip train`
     python benchmarks/mlip_accuracy.py --out bench_mlip --epochs 50 --max-time 40m --model-size small
     python benchmarks/mlip_accuracy.py --model bench_mlip/model.nequip.zip   # speed only, with a trained model
+    python benchmarks/mlip_accuracy.py --out bench_ft --from sevennet-0 --max-time 20m   # fine-tuned SevenNet-0
 
 Timings on shared CPUs are noisy; the script prints the torch thread count with them.
 
@@ -80,11 +84,16 @@ def main() -> None:
     parser.add_argument('--epochs', type=int, default=200)
     parser.add_argument('--max-time', default=None, help='training wall-time limit (e.g. 40m)')
     parser.add_argument('--model-size', default='small', choices=['tiny', 'small', 'medium'])
+    parser.add_argument(
+        '--from', dest='from_potential', default=None, help='fine-tune this pretrained potential'
+    )
     parser.add_argument('--cutoff', type=float, default=5.0)
     parser.add_argument('--energy-weight', type=float, default=10.0)
     parser.add_argument('--force-weight', type=float, default=1.0)
     parser.add_argument('--stress-weight', type=float, default=100.0)
-    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument(
+        '--lr', type=float, default=None, help="default: the route's (1e-3 Allegro, 3e-4 fine-tuning)"
+    )
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--relax-steps', type=int, default=10, help='FIRE steps timed per cell')
     parser.add_argument(
@@ -97,7 +106,8 @@ def main() -> None:
 
     from aiida_flexo.cli.mlip import parse_duration
     from aiida_flexo.data import read_frames
-    from aiida_flexo.mlip import TrainingSettings, load_calculator, train
+    from aiida_flexo.mlip import TrainingSettings, load_calculator
+    from aiida_flexo.mlip.route import train_potential
     from aiida_flexo.resources import bundled_path
 
     report: dict = {'torch_threads': torch.get_num_threads()}
@@ -114,9 +124,10 @@ def main() -> None:
             max_epochs=args.epochs,
             max_time=parse_duration(args.max_time),
             learning_rate=args.lr,
+            from_potential=args.from_potential,
         )
         start = time.perf_counter()
-        result = train(frames, out, settings, source='BaTiO3')
+        result = train_potential(frames, out, settings, source='BaTiO3')
         report['training'] = {
             'wall_time_s': time.perf_counter() - start,
             'n_frames': len(frames),

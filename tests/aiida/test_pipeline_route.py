@@ -1,0 +1,51 @@
+"""How the pipeline chooses and passes on the potential route (builders and inputs, no process run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiida_flexo.mlip.route import DEFAULT_UNIVERSAL, FINETUNE_BELOW_FRAMES, choose_route
+
+pytestmark = pytest.mark.aiida
+
+
+def test_small_frame_sets_fine_tune_large_ones_train_allegro():
+    assert choose_route(59) == DEFAULT_UNIVERSAL == 'sevennet-0'
+    assert choose_route(FINETUNE_BELOW_FRAMES - 1) == 'sevennet-0'
+    assert choose_route(FINETUNE_BELOW_FRAMES) is None
+
+
+@pytest.mark.parametrize('protocol', ['fast', 'moderate', 'precise'])
+def test_protocols_set_the_route_the_distillation_and_the_tolerance_check(
+    aiida_profile, flexo_code, protocol
+):
+    from aiida import orm
+
+    from aiida_flexo.flexo.structures import builtin
+    from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+    builder = FlexoPipelineWorkChain.get_builder_from_protocol(
+        flexo_code, orm.StructureData(ase=builtin('BaTiO3')), protocol=protocol
+    )
+    assert builder.potential_route.value == 'auto' and builder.distill.value is False
+    assert builder.flexo.check_fmax.value is (protocol != 'fast')
+    assert 'max_time' in builder.mlip.parameters.get_dict()
+    custom = FlexoPipelineWorkChain.get_builder_from_protocol(
+        flexo_code,
+        orm.StructureData(ase=builtin('BaTiO3')),
+        protocol=protocol,
+        overrides={'potential_route': 'chgnet-0.3.0', 'distill': True, 'distill_sample': {'n_frames': 50}},
+    )
+    assert custom.potential_route.value == 'chgnet-0.3.0' and custom.distill.value is True
+    assert custom.distill_sample.parameters.get_dict() == {'n_frames': 50}
+
+
+def test_unknown_routes_are_refused(aiida_profile, flexo_code):
+    from aiida import orm
+
+    from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+    spec = FlexoPipelineWorkChain.spec().inputs['potential_route']
+    assert spec.validator(orm.Str('mace-mp-0'), None).startswith("potential_route 'mace-mp-0'")
+    assert spec.validator(orm.Str('allegro'), None) is None
+    assert spec.validator(orm.Str('sevennet-l3i5'), None) is None
