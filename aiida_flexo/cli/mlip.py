@@ -64,11 +64,23 @@ def _load(model: str | Path, device: str):
 
 def _read_structure(path: Path):
     from aiida_flexo.mlip import read_structure
+    from aiida_flexo.mlip.relax import check_structure
 
     try:
-        return read_structure(path, index=-1)
+        atoms = read_structure(path, index=-1)
+        check_structure(atoms, str(path))
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
+    return atoms
+
+
+def _refuse_existing(overwrite: bool, *paths: Path | None, keep: Path | None = None) -> None:
+    """Stop before any work when an output file exists (unless --overwrite; ``keep``: a file meant to grow)."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and path.exists() and (keep is None or path.resolve() != keep.resolve()):
+            fail(f'{path} exists; choose another file name or pass --overwrite')
 
 
 def _check_species(atoms, calculator) -> None:
@@ -409,6 +421,9 @@ def _write_structure(atoms, path: Path) -> None:
     '--log', type=click.Path(dir_okay=False, path_type=Path), default=None, help='Optimizer log file.'
 )
 @click.option('--device', default='cpu', show_default=True, help='torch device.')
+@click.option(
+    '--overwrite', is_flag=True, help='Replace existing output files (structure, trajectory, summary).'
+)
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
 def relax_cmd(
     model: str,
@@ -424,6 +439,7 @@ def relax_cmd(
     summary: Path | None,
     log: Path | None,
     device: str,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Relax STRUCTURE with MODEL, holding --fix atoms exactly in place.
@@ -434,11 +450,12 @@ def relax_cmd(
     """
     from aiida_flexo.mlip import RelaxationError, relax
 
+    if trajectory is not None and restart_from is not None and trajectory.resolve() == restart_from.resolve():
+        fail('--trajectory must differ from --restart-from (the restart file would be overwritten)')
+    _refuse_existing(overwrite, out, trajectory, summary or out.with_suffix('.json'))
     atoms = _read_structure(restart_from if restart_from is not None else structure)
     calculator = _load(model, device)
     _check_species(atoms, calculator)
-    if trajectory is not None and restart_from is not None and trajectory.resolve() == restart_from.resolve():
-        fail('--trajectory must differ from --restart-from (the restart file would be overwritten)')
     try:
         result = relax(
             atoms,
@@ -541,6 +558,7 @@ def _str(value) -> str | None:
 )
 @click.option('--log', type=click.Path(dir_okay=False, path_type=Path), default=None, help='ase MD log file.')
 @click.option('--device', default='cpu', show_default=True, help='torch device.')
+@click.option('--overwrite', is_flag=True, help='Replace existing output files (trajectory, final, summary).')
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
 def md_cmd(
     model: str,
@@ -561,6 +579,7 @@ def md_cmd(
     summary: Path | None,
     log: Path | None,
     device: str,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Molecular dynamics of STRUCTURE with MODEL through a temperature --schedule (e.g. an anneal).
@@ -574,6 +593,15 @@ def md_cmd(
         stages = parse_schedule(schedule)
     except ValueError as exc:
         fail(str(exc))
+    # a continuation appends to its own trajectory (--restart-from X --out X): that file and its summary go on
+    continuing = restart_from is not None and out.resolve() == restart_from.resolve()
+    _refuse_existing(
+        overwrite,
+        out,
+        final,
+        None if continuing else (summary or out.with_suffix('.json')),
+        keep=restart_from,
+    )
     start_step = 0
     append = False
     if restart_from is not None:

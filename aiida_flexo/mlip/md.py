@@ -27,7 +27,7 @@ from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms, FixCom
 
 from aiida_flexo.mlip.committee import frame_uncertainty
-from aiida_flexo.mlip.relax import parse_fix
+from aiida_flexo.mlip.relax import check_structure, parse_fix
 
 #: Thermostat names accepted by :func:`run_md`.
 THERMOSTATS = ('langevin', 'nose-hoover', 'npt')
@@ -211,6 +211,7 @@ def run_md(
         MDExplosionError: NaN, or temperature far above the schedule.
     """
     stages = parse_schedule(schedule)
+    check_structure(atoms)
     if thermostat not in THERMOSTATS:
         raise ValueError(f'unknown thermostat {thermostat!r}; choose one of {list(THERMOSTATS)}')
     if stride < 1:

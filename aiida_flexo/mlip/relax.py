@@ -134,6 +134,22 @@ def _check_indices(indices: Sequence[int], n: int) -> list[int]:
     return sorted({i % n for i in indices})
 
 
+def check_structure(atoms: Atoms, where: str = 'structure') -> None:
+    """Raise ``ValueError`` for positions or a cell a potential cannot work on (NaN, inf, a flat periodic cell):
+    the neighbour list would otherwise hang or allocate without bound."""
+    if not np.all(np.isfinite(atoms.positions)):
+        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(atoms.positions))[:, 0]})[:5]
+        raise ValueError(f'{where}: non-finite atomic positions (atoms {bad}); fix the structure file')
+    cell = np.asarray(atoms.cell[:], dtype=float)
+    if not np.all(np.isfinite(cell)):
+        raise ValueError(f'{where}: non-finite cell vectors; fix the structure file')
+    if all(atoms.pbc) and abs(np.linalg.det(cell)) < 1e-3:
+        raise ValueError(
+            f'{where}: the periodic cell is degenerate (volume {abs(np.linalg.det(cell)):.2g} Å³); give three '
+            'independent cell vectors'
+        )
+
+
 def read_structure(path: str | Path, index: int | str = -1) -> Atoms:
     """A structure from any ase-readable file; for trajectories the last frame (``index=-1``) by default.
 
@@ -231,6 +247,7 @@ def relax(
     """
     if not fmax > 0:
         raise ValueError(f'fmax must be positive (eV/Å), got {fmax}')
+    check_structure(atoms)
     if max_steps < 0:
         raise ValueError(f'max_steps must be >= 0, got {max_steps}')
     opt_class = _optimizer_class(optimizer)

@@ -162,6 +162,42 @@ def test_relax_cli_fixed_sublattice_and_restart(tiny_model, tmp_path, make_bto):
     assert data['energy_eV'] < summary['energy_eV']
 
 
+def test_cli_keeps_existing_files_and_refuses_broken_structures(tiny_model, tmp_path, make_bto):
+    from ase.io import write
+
+    atoms = make_bto()
+    write(tmp_path / 'start.xyz', atoms)
+    (tmp_path / 'out.xyz').write_text('my file')
+    args = ['relax', str(tiny_model), str(tmp_path / 'start.xyz'), '--out', str(tmp_path / 'out.xyz')]
+    kept = CliRunner().invoke(mlip, args)
+    assert kept.exit_code == 1 and '--overwrite' in kept.output
+    assert (tmp_path / 'out.xyz').read_text() == 'my file'
+    replaced = CliRunner().invoke(mlip, [*args, '--overwrite'])
+    assert replaced.exit_code == 0, replaced.output
+    atoms.positions[2, 1] = np.nan
+    write(tmp_path / 'nan.xyz', atoms)
+    nan = CliRunner().invoke(
+        mlip, ['relax', str(tiny_model), str(tmp_path / 'nan.xyz'), '--out', str(tmp_path / 'n.xyz')]
+    )
+    assert nan.exit_code == 1 and 'non-finite atomic positions (atoms [2])' in nan.output
+    flat = make_bto()
+    flat.cell[2] = [0.0, 0.0, 1e-6]
+    write(tmp_path / 'flat.xyz', flat)
+    degenerate = CliRunner().invoke(
+        mlip,
+        [
+            'md',
+            str(tiny_model),
+            str(tmp_path / 'flat.xyz'),
+            '--schedule',
+            '300:2',
+            '--out',
+            str(tmp_path / 'f.traj'),
+        ],
+    )
+    assert degenerate.exit_code == 1 and 'degenerate' in degenerate.output
+
+
 def test_cli_missing_species_exit_status(tiny_model, tmp_path, make_bto):
     from ase.io import write
 
