@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
+pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow, pytest.mark.embedded_only]
 
 gpaw = pytest.importorskip('gpaw', reason='GPAW is not installed (bash scripts/install_gpaw.sh)')
 

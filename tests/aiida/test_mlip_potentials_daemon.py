@@ -100,7 +100,7 @@ def test_committee_relaxation_stores_its_uncertainty(
         timeout=900,
         code=flexo_code_module,
         frames=frames,
-        parameters=orm.Dict({'committee': 2, 'model_size': 'tiny', 'epochs': 2, 'seed': 3}),
+        parameters=orm.Dict({'committee': 2, 'model_size': 'tiny', 'epochs': 1, 'seed': 3}),
         metadata={'options': OPTIONS},
     )
     assert train.is_finished_ok, (train.exit_status, train.exit_message)
@@ -144,18 +144,18 @@ def test_distillation_workchain_uses_the_teachers_test_frames(
             'code': flexo_code_module,
             'model': finetuned_node.outputs.model,
             'structures': structures,
-            'parameters': orm.Dict({'n_frames': 12, 'temperatures': [300.0], 'stride': 2}),
+            'parameters': orm.Dict({'n_frames': 8, 'temperatures': [300.0], 'stride': 2}),
             'metadata': {'options': OPTIONS},
         },
         student={
             'code': flexo_code_module,
-            'parameters': orm.Dict({'model_size': 'tiny', 'epochs': 2, 'stress_weight': 0.0}),
+            'parameters': orm.Dict({'model_size': 'tiny', 'epochs': 1, 'stress_weight': 0.0}),
             'metadata': {'options': OPTIONS},
         },
     )
     assert node.is_finished_ok, (node.exit_status, node.exit_message)
     report = node.outputs.report.get_dict()
-    assert report['sampling']['n_frames'] == 12
+    assert report['sampling']['n_frames'] == 8
     assert report['student_vs_dft']['n_frames'] == len(finetuned_node.outputs.split['test'])
     assert report['teacher_vs_dft']['force_mae_meV_A'] > 0
     # provenance: student ← teacher frames ← teacher ← its DFT frames

@@ -50,7 +50,7 @@ def chain(aiida_profile, daemon_client):
         frames=frames,
         overrides={
             'gnn': {'epochs': 3, 'seed': 1, 'threads': 1},
-            'mlip': {'epochs': 2, 'seed': 1},
+            'mlip': {'epochs': 1, 'seed': 1},
             'flexo': {
                 'supercell': {'repeat': 4},
                 'relax_parameters': {'fmax': 0.5, 'max_steps': 3},
@@ -110,6 +110,13 @@ def describe(node) -> str:
             lines.append(
                 f'  {child.process_label}<{child.pk}> [{child.exit_status}] {child.exit_message} {child.exception or ""}'
             )
+            if not child.is_terminated:  # a process that never ends: where it stands, for the CI log
+                job = (
+                    f' job {child.get_job_id()} {child.get_scheduler_state()}'
+                    if hasattr(child, 'get_job_id')
+                    else ''
+                )
+                lines.append(f'    still {child.process_state}{job} {child.get_process_status() or ""}')
     if hasattr(node, 'called_descendants'):
         lines.append(get_workchain_report(node, 'REPORT'))
     return '\n'.join(lines)

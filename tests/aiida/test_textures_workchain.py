@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from aiida_flexo.cli import main
 
-pytestmark = [pytest.mark.aiida]
+pytestmark = [pytest.mark.aiida, pytest.mark.embedded_only]
 
 SCHEDULE = [[300.0, 20], [1.0, 20]]
 STRIDE = 5

@@ -132,7 +132,7 @@ def test_train_a_committee_of_two(tiny_training, tmp_path):
         '--model-size',
         'tiny',
         '--epochs',
-        '2',
+        '1',
     ]
     result = CliRunner().invoke(mlip, [*args, '--seed', '1', '--json'])
     assert result.exit_code == 0, result.output
