@@ -38,10 +38,11 @@ def profile_kind(request) -> str:
     return request.config.getoption('--profile-kind')
 
 
-def _set_options(config, profile, options: dict) -> None:
-    """Set profile options in the stored configuration (the daemon reads them from there).
+def _configure_profile(config, profile, options: dict) -> None:
+    """Make the session profile an ordinary one and set its options in the stored configuration (the daemon reads
+    them from there).
 
-    The profile also stops being a "test profile" before any broker connection or runner exists. aiida-core gives a
+    It stops being a "test profile" before any broker connection or runner exists. aiida-core gives a
     test profile two behaviours that a daemon-driven suite must not have: every runner, the daemon worker's included,
     polls awaited processes with a 0 s interval (measured: the worker burns ~60 % of a core and a 55 s training job
     took 177 s beside it), and RabbitMQ declares its task queue with a 10 s ``x-expires``, so a daemon restart that
@@ -69,7 +70,7 @@ def aiida_profile(aiida_config, aiida_profile_factory, profile_kind):
         with aiida_profile_factory(
             aiida_config, storage_backend='core.sqlite_dos', broker_backend='core.zeromq'
         ) as p:
-            _set_options(aiida_config, p, PROFILE_OPTIONS)
+            _configure_profile(aiida_config, p, PROFILE_OPTIONS)
             yield p
         return
     for name, (host, port) in {'PostgreSQL': ('127.0.0.1', 5432), 'RabbitMQ': ('127.0.0.1', 5672)}.items():
@@ -90,7 +91,7 @@ def aiida_profile(aiida_config, aiida_profile_factory, profile_kind):
             storage_config=storage_config,
             broker_backend='core.rabbitmq',
         ) as p:
-            _set_options(aiida_config, p, PROFILE_OPTIONS)
+            _configure_profile(aiida_config, p, PROFILE_OPTIONS)
             yield p
             broker_url = get_manager().get_broker().get_url()
             prefix = f'aiida-{p.uuid}'

@@ -14,6 +14,10 @@ from pathlib import Path
 import click
 
 from aiida_flexo.cli import echo_json, fail
+from aiida_flexo.workflows.protocols import protocol_inputs
+
+#: the relaxation of flexo.coefficient's moderate protocol: the CLI's defaults are the WorkChain's
+MODERATE_RELAXATION = protocol_inputs('flexo_coefficient', 'moderate')['relax_parameters']
 
 
 def _read_bulk(spec: str):
@@ -154,9 +158,10 @@ def _common_options(function):
         click.option(
             '--fmax',
             type=float,
-            default=0.002,
+            default=MODERATE_RELAXATION['fmax'],
             show_default=True,
-            help='Relaxation force threshold (eV/Å); μ of BaTiO3 needs 0.002 to be stable within ~0.1 %.',
+            help='Relaxation force threshold (eV/Å), that of the moderate protocol of flexo.coefficient: μ of '
+            'BaTiO3 moves by 0.1 % from there to half of it.',
         ),
         click.option('--max-steps', type=int, default=2000, show_default=True),
         click.option('--optimizer', default='FIRE', show_default=True),

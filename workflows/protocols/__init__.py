@@ -30,6 +30,29 @@ def recursive_merge(left: dict, right: dict) -> dict:
     return merged
 
 
+def load_protocol_file(name: str) -> dict:
+    """The parsed ``<name>.yaml`` of this folder."""
+    return yaml.safe_load(files('aiida_flexo.workflows.protocols').joinpath(f'{name}.yaml').read_text())
+
+
+def protocol_inputs(
+    name: str, protocol: str | None = None, overrides: dict | None = None, owner: str | None = None
+) -> dict[str, Any]:
+    """The inputs of ``protocol`` (default: the file's default) of ``<name>.yaml`` with ``overrides`` merged on top.
+
+    Readable without AiiDA: the CLI takes its defaults from here, so that they are the WorkChains' own.
+    """
+    data = load_protocol_file(name)
+    protocol = protocol or data['default_protocol']
+    if protocol not in data['protocols']:
+        raise ValueError(
+            f'unknown protocol "{protocol}" for {owner or name}: choose one of {sorted(data["protocols"])}'
+        )
+    chosen = {k: v for k, v in data['protocols'][protocol].items() if k != 'description'}
+    inputs = recursive_merge(data.get('default_inputs', {}), chosen)
+    return recursive_merge(inputs, overrides or {})
+
+
 class ProtocolMixin:
     """Class methods to read a WorkChain's protocol file (``_protocol_name`` names it)."""
 
@@ -37,8 +60,7 @@ class ProtocolMixin:
 
     @classmethod
     def _load_protocol_file(cls) -> dict:
-        text = files('aiida_flexo.workflows.protocols').joinpath(f'{cls._protocol_name}.yaml').read_text()
-        return yaml.safe_load(text)
+        return load_protocol_file(cls._protocol_name)
 
     @classmethod
     def get_default_protocol(cls) -> str:
@@ -57,12 +79,4 @@ class ProtocolMixin:
         cls, protocol: str | None = None, overrides: dict | None = None
     ) -> dict[str, Any]:
         """The inputs of ``protocol`` (default: the file's default) with ``overrides`` merged on top."""
-        data = cls._load_protocol_file()
-        protocol = protocol or data['default_protocol']
-        if protocol not in data['protocols']:
-            raise ValueError(
-                f'unknown protocol "{protocol}" for {cls.__name__}: choose one of {sorted(data["protocols"])}'
-            )
-        chosen = {k: v for k, v in data['protocols'][protocol].items() if k != 'description'}
-        inputs = recursive_merge(data.get('default_inputs', {}), chosen)
-        return recursive_merge(inputs, overrides or {})
+        return protocol_inputs(cls._protocol_name, protocol, overrides, owner=cls.__name__)
