@@ -16,7 +16,7 @@ from aiida.common import AttributeDict
 from aiida.engine import WorkChain
 
 from aiida_flexo.calcjobs.base import serial_options
-from aiida_flexo.calcjobs.functions.frames import gather_frames
+from aiida_flexo.calcjobs.functions.frames import attach_sample_info, gather_frames
 from aiida_flexo.calcjobs.gpaw import validate_engine_inputs
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
@@ -208,7 +208,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         total = len(self.ctx.frame_keys)
         if not labelled:
             return self.exit_codes.ERROR_NOTHING_LABELLED
-        self.out('labelled', gather_frames(**labelled))
+        self.out('labelled', attach_sample_info(gather_frames(**labelled), self.inputs.frames))
         self.report(f'labelled {len(labelled)} of {total} frames')
         if len(failed) > self.inputs.max_failed_fraction.value * total:
             return self.exit_codes.ERROR_TOO_MANY_FAILED.format(failed=len(failed), total=total)

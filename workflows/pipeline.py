@@ -195,6 +195,7 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         dft_code: orm.AbstractCode | None = None,
         options: dict | None = None,
         potential_family: str | None = None,
+        references: dict[str, orm.StructureData] | None = None,
     ):
         """A builder for the whole pipeline with the settings of ``protocol`` (fast / moderate / precise).
 
@@ -206,6 +207,8 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             options: scheduler options per step: ``{'label': {...}, 'gnn': {...}, 'mlip': {...}, 'flexo': {...},
                 'sampling': {...}}`` (resources, max_wallclock_seconds, account, queue_name).
             potential_family: POTCAR family (VASP).
+            references: centrosymmetric references by name: the sampling adds the path from each to every phase
+                with the same atoms, which fixes the absolute polarization the dipole GNN learns.
         """
         inputs = cls.get_protocol_inputs(protocol, overrides)
         options = options or {}
@@ -229,6 +232,8 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
                 options=options.get('sampling'),
                 engine_inputs=inputs.get('label', {}).get('engine_inputs') if engine == 'gpaw' else None,
             )
+            if references:
+                sampling.references = references
             if engine != 'gpaw':  # VASP MD is not a sampler here: perturbations only
                 sampling.temperatures = orm.List([])
                 sampling.sampler = orm.Str('mlip')
@@ -387,6 +392,13 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             if metrics[model].get(key) is not None
         ]
         self.report(f'held-out accuracy: {", ".join(parts) or "no test or validation metrics"}')
+        gnn_metrics = self.ctx.train_gnn.outputs.metrics.get_dict()
+        for path, record in (gnn_metrics.get('spontaneous_polarization') or {}).items():
+            model_p = ', '.join(f'{x:.4f}' for x in record['model_C_m2'])
+            dft_p = ', '.join(f'{x:.4f}' for x in record['dft_C_m2'])
+            self.report(f'spontaneous polarization {path}: model ({model_p}) C/m², DFT ({dft_p}) C/m²')
+        for message in gnn_metrics.get('warnings') or []:
+            self.report(f'WARNING dipole GNN: {message}')
         thresholds = self.inputs.thresholds.get_dict() if 'thresholds' in self.inputs else {}
         for key, limit in thresholds.items():
             model, metric, unit = THRESHOLDS[key]

@@ -2,8 +2,12 @@
 
 For each input phase: MD at each temperature with the open DFT engine (``flexo.gpaw.base``, for tiny cells) or with
 an existing Allegro potential (``flexo.mlip.md``, cheap, for larger cells), thinned by a decorrelation stride after
-an equilibration skip; plus random atomic displacements and small random strains of the equilibrium cell. The
-output is one unlabelled flexo.frames node whose frames record where they came from (``info['origin']``).
+an equilibration skip; plus random atomic displacements and small random strains of the equilibrium cell; plus,
+for every centrosymmetric reference given (``references``), the path from it to each phase with the same atoms
+(interpolated positions and cell, as in a Berry-phase branch calculation, with perturbations along it): the frames
+that fix the absolute polarization of each phase (:mod:`aiida_flexo.polarization.reference`). The output is one
+unlabelled flexo.frames node whose frames record where they came from (``info['origin']``, and ``path``,
+``path_fraction``, ``path_reference`` on a path).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from aiida.engine import WorkChain, if_
 from aiida_flexo.calcjobs.base import serial_options
 from aiida_flexo.calcjobs.functions.frames import (
     gather_frames,
+    path_frames,
     perturbed_frames,
+    reference_frame,
     thin_frames,
     trajectory_to_frames,
 )
@@ -50,6 +56,19 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
             'md', valid_type=orm.Dict, help='steps, timestep_fs, stride (thinning), skip (equilibration).'
         )
         spec.input('perturbations', valid_type=orm.Dict, help='n_frames, displacement (Å), strain, seed.')
+        spec.input_namespace(
+            'references',
+            valid_type=orm.StructureData,
+            dynamic=True,
+            required=False,
+            help='Centrosymmetric references by name: a path is sampled from each to every phase with its atoms.',
+        )
+        spec.input(
+            'path',
+            valid_type=orm.Dict,
+            required=False,
+            help='n_points (λ = 0 and 1 included), n_perturbations per λ > 0, displacement (Å), seed.',
+        )
         spec.input(
             'engine_inputs',
             valid_type=orm.Dict,
@@ -80,6 +99,11 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         spec.output('frames', valid_type=FramesData, help='Unlabelled frames with their origin.')
         spec.exit_code(400, 'ERROR_SAMPLER_INPUTS_MISSING', message='no inputs for the "{sampler}" sampler')
         spec.exit_code(401, 'ERROR_MD_FAILED', message='{n} MD run(s) failed: {details}')
+        spec.exit_code(
+            402,
+            'ERROR_REFERENCE_WITHOUT_PHASE',
+            message='reference "{name}" ({formula}) has no phase with the same atoms in the same order: {fix}',
+        )
 
     @classmethod
     def get_builder_from_protocol(
@@ -101,6 +125,7 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         builder.temperatures = orm.List([float(t) for t in inputs['temperatures']])
         builder.md = orm.Dict(inputs['md'])
         builder.perturbations = orm.Dict(inputs['perturbations'])
+        builder.path = orm.Dict(inputs['path'])
         if sampler == 'gpaw':
             builder.gpaw.gpaw.code = code
             builder.engine_inputs = orm.Dict(engine_inputs or {'protocol': 'fast'})
@@ -117,6 +142,21 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         if self.has_md() and (sampler not in self.inputs or not self.inputs[sampler]):
             return self.exit_codes.ERROR_SAMPLER_INPUTS_MISSING.format(sampler=sampler)
         self.ctx.md_keys = []
+        self.ctx.paths = []
+        for name, reference in sorted(self.inputs.get('references', {}).items()):
+            symbols = reference.get_ase().get_chemical_symbols()
+            phases = [
+                phase
+                for phase, structure in sorted(self.inputs.structures.items())
+                if structure.get_ase().get_chemical_symbols() == symbols
+            ]
+            if not phases:
+                return self.exit_codes.ERROR_REFERENCE_WITHOUT_PHASE.format(
+                    name=name,
+                    formula=reference.get_formula(),
+                    fix='build each polar phase from its reference (same supercell, same atom order)',
+                )
+            self.ctx.paths.extend((name, phase) for phase in phases)
         return None
 
     def has_md(self):
@@ -185,6 +225,27 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
                 seed = int(perturbations.get('seed', 0)) + index
                 parameters = orm.Dict({**perturbations, 'seed': seed, 'label': f'{phase} perturbation'})
                 sets[f'perturbed_{phase}'] = perturbed_frames(structure, parameters)
+        sets.update(self._path_sets())
         frames = gather_frames(**sets)
         self.out('frames', frames)
         self.report(f'sampled {frames.n_frames} frames from {len(sets)} sources')
+
+    def _path_sets(self) -> dict:
+        """The reference frames and the frames of every path from a reference to a phase with its atoms."""
+        sets = {}
+        path = self.inputs.path.get_dict() if 'path' in self.inputs else {}
+        for name, reference in sorted(self.inputs.get('references', {}).items()):
+            sets[f'reference_{name}'] = reference_frame(reference, orm.Str(name))
+        for index, (name, phase) in enumerate(self.ctx.paths):
+            parameters = {
+                **path,
+                'seed': int(path.get('seed', 0)) + index,
+                'path': f'{name}->{phase}',
+                'reference': name,
+            }
+            sets[f'path_{name}_{phase}'] = path_frames(
+                self.inputs.references[name], self.inputs.structures[phase], orm.Dict(parameters)
+            )
+        if self.ctx.paths:
+            self.report(f'sampled {len(self.ctx.paths)} path(s) from the references: {self.ctx.paths}')
+        return sets

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from aiida_flexo.cli import echo_json, fail
 
@@ -65,20 +66,22 @@ def gnn() -> None:
 @click.option('--resume', is_flag=True, help='Continue from OUT/checkpoint.pt (same data and settings).')
 @click.option(
     '--reference-offset',
-    type=click.Choice(['learned', 'half-quantum', 'zero']),
+    type=click.Choice(['reference', 'zero', 'learned', 'half-quantum']),
     default=None,
-    help='Offset between the model dipole (zero for centrosymmetric cells) and the labels: best half quantum, '
-    'refined by least squares after each epoch (learned), kept (half-quantum) or none  '
-    '[default: learned with folded labels, zero with fixed branches].',
+    help='Offset between the model dipole (zero for centrosymmetric cells) and the labels: reference: 0 or ½ of a '
+    'quantum per lattice vector, fixed by a labelled centrosymmetric reference frame or the best of the eight per '
+    'composition (half-quantum: the same); zero; learned: refined continuously after each epoch (experiments: '
+    'warns when it leaves 0 or ½)  [default: reference, zero with fixed branches].',
 )
 @click.option(
     '--label-branches',
-    type=click.Choice(['folded', 'fixed', 'perovskite-born']),
-    default='folded',
-    show_default=True,
-    help='How dipole labels (known modulo quanta) meet the model: folded minimum-image residuals, labels already '
-    'on one branch (fixed), or ABO3 labels first moved to the branch of their Born-charge dipole '
-    '(perovskite-born; use it for small perovskite cells whose polar dipoles near half a quantum).',
+    type=click.Choice(['folded', 'reference', 'fixed', 'perovskite-born']),
+    default=None,
+    help='How dipole labels (known modulo quanta) meet the model: reference: labels of the paths from a labelled '
+    'centrosymmetric reference put on the branch continuous from it, others folded; folded minimum-image '
+    'residuals; labels already on one branch (fixed); or ABO3 labels first moved to the branch of their '
+    'Born-charge dipole (perovskite-born, for small perovskite cells with no reference frame)  '
+    '[default: reference when the frames include a reference frame, else folded].',
 )
 @click.option(
     '--bond-rcond',
@@ -118,7 +121,7 @@ def train_command(
     quiet: bool,
     as_json: bool,
     reference_offset: str | None = None,
-    label_branches: str = 'folded',
+    label_branches: str | None = None,
     init_model: Path | None = None,
     bond_rcond: float | None = None,
 ) -> None:
@@ -173,7 +176,7 @@ def train_command(
         )
     except (FramesError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
-    metrics = {k: v for k, v in result.metrics.items() if not isinstance(v, dict)}
+    metrics = {k: v for k, v in result.metrics.items() if k not in ('model_config', 'train_config')}
     if as_json:
         echo_json(metrics)
         return
@@ -187,6 +190,12 @@ def train_command(
         f'stopped:  {metrics["stop_reason"]} after {metrics["epochs_run"]} epochs, '
         f'{metrics["train_wall_time_s"]:.0f} s'
     )
+    click.echo(f'branches: {metrics["label_branches"]}, reference offset {metrics["reference_offset"]}')
+    for path, record in metrics.get('spontaneous_polarization', {}).items():
+        model_p, dft_p = (np.round(record[k], 4).tolist() for k in ('model_C_m2', 'dft_C_m2'))
+        click.echo(f'P_s {path}: model {model_p} C/m², DFT {dft_p} C/m²')
+    for message in metrics.get('warnings', []):
+        click.echo(f'Warning: {message}', err=True)
 
 
 @gnn.command('eval')

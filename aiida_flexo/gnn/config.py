@@ -32,13 +32,16 @@ class GNNConfig:
             training frames when training starts).
         output_scale: scale s of the learned many-body part of c_kj (e·Å); its readout starts at zero, so an
             untrained model is exactly its (least-squares fitted) bond-charge part.
-        dipole_offset: reference offset of the dipole labels in fractional coordinates ``f``: the labels
-            equal ``Σ_j p_j + f · cell`` modulo quanta. The model's dipole vanishes on centrosymmetric
-            structures, where a Berry-phase dipole may sit on a half quantum, so ``f`` starts as the vector of
-            multiples of q/2 that fits the training labels best; with ``TrainConfig.reference_offset='learned'``
-            it is then refined with the weights (it absorbs what frames near one phase cannot tell: the
-            integral of the Born charges along the path from the centrosymmetric reference). Predictions
-            (:class:`~aiida_flexo.gnn.predict.DipolePredictor`) are the model's own branch, ``Σ_j p_j``.
+        dipole_offset: reference offset of the dipole labels, ``q f`` in e per lattice vector: the labels equal
+            ``Σ_j p_j + offset · cell`` modulo quanta. The model's dipole vanishes on centrosymmetric structures,
+            where a Berry-phase dipole sits at 0 or ½ of a quantum along each lattice vector, so ``f`` is a
+            half-quantum vector: fixed by a labelled centrosymmetric reference frame, or the best of the eight for
+            the training labels (:mod:`aiida_flexo.gnn.reference`); this is the offset of the largest training
+            group. Only ``TrainConfig.reference_offset='learned'`` (experiments) refines it continuously.
+            Predictions (:class:`~aiida_flexo.gnn.predict.DipolePredictor`) are the model's own branch, ``Σ_j p_j``,
+            zero at the centrosymmetric reference.
+        label_offsets: the reference offset (e per lattice vector, as ``dipole_offset``) chosen for each training
+            composition (chemical formula), used to compare labelled frames of that composition with the model.
         dtype: ``'float32'`` (default, fast) or ``'float64'`` (exactness tests).
     """
 
@@ -57,11 +60,13 @@ class GNNConfig:
     neighbour_norm: float = 16.0
     output_scale: float = 1.0
     dipole_offset: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    label_offsets: dict[str, list[float]] = field(default_factory=dict)
     dtype: str = 'float32'
 
     def __post_init__(self) -> None:
         self.species = [str(s) for s in self.species]
         self.dipole_offset = [float(x) for x in self.dipole_offset]
+        self.label_offsets = {str(k): [float(x) for x in v] for k, v in (self.label_offsets or {}).items()}
         if len(self.dipole_offset) != 3:
             raise ValueError(f'dipole_offset must have 3 fractional components, got {self.dipole_offset}')
         if len(set(self.species)) != len(self.species):

@@ -11,13 +11,14 @@ from ase import Atoms
 from aiida_flexo.data import has_label
 from aiida_flexo.gnn.losses import error_metrics, fold_residuals
 from aiida_flexo.gnn.predict import DipolePredictor
+from aiida_flexo.gnn.reference import frames_offset_dipoles
 from aiida_flexo.units import dipole_to_polarization
 
 
-def reference_offsets(predictor: DipolePredictor, cells: np.ndarray) -> np.ndarray:
-    """The training labels' reference offsets ``f · cell`` (B, 3), e·Å, for frames with ``cells`` (B, 3, 3)."""
-    offset = predictor.model.dipole_offset.detach().cpu().to(torch.float64).numpy()
-    return offset @ np.asarray(cells, dtype=np.float64)
+def reference_offsets(predictor: DipolePredictor, frames: Sequence[Atoms]) -> np.ndarray:
+    """The labels' reference offsets ``offset · cell`` (B, 3), e·Å, of frames (:mod:`aiida_flexo.gnn.reference`)."""
+    default = predictor.model.dipole_offset.detach().cpu().to(torch.float64).numpy()
+    return frames_offset_dipoles(frames, predictor.model.config, default)
 
 
 def evaluate_frames(predictor: DipolePredictor, frames: Sequence[Atoms], with_parity: bool = False) -> dict:
@@ -31,7 +32,7 @@ def evaluate_frames(predictor: DipolePredictor, frames: Sequence[Atoms], with_pa
     cells = np.stack([np.asarray(a.cell[:], dtype=np.float64) for a in frames])
     quanta = np.array([float(a.info.get('charge_quantum', 1.0)) for a in frames])
     labels = np.stack([np.asarray(a.info['dipole'], dtype=np.float64) for a in frames])
-    predicted = predictor.dipoles(frames) + reference_offsets(predictor, cells)
+    predicted = predictor.dipoles(frames) + reference_offsets(predictor, frames)
     residual = fold_residuals(torch.as_tensor(predicted - labels), cells, quanta).numpy()
     out = {'n_frames': len(frames), 'n_atoms': int(sum(len(a) for a in frames))}
     out.update(error_metrics(residual, 'dipole', 'eA'))
@@ -64,7 +65,7 @@ def prediction_record(
         'volume_A3': volume,
         'dipole_eA': d.tolist(),
         'polarization_C_m2': dipole_to_polarization(d, volume).tolist(),
-        'reference_offset_eA': reference_offsets(predictor, np.asarray(atoms.cell[:])[None])[0].tolist(),
+        'reference_offset_eA': reference_offsets(predictor, [atoms])[0].tolist(),
         'symbols': atoms.get_chemical_symbols(),
     }
     if per_atom:

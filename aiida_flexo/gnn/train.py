@@ -28,6 +28,7 @@ import csv
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,22 +37,42 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from aiida_flexo import units
 from aiida_flexo.data import FramesError, Split, check_frames, frames_hash, has_label, make_split, species_of
 from aiida_flexo.gnn.config import GNNConfig
 from aiida_flexo.gnn.graph import Graph, batch_graphs, build_graph
 from aiida_flexo.gnn.losses import born_charge_loss, error_metrics, fold_residuals
 from aiida_flexo.gnn.model import DipoleGNN, cell_dipoles, dipoles_and_born_charges, init_parameters
+from aiida_flexo.gnn.reference import (
+    HALF_QUANTUM_VECTORS,
+    composition_key,
+    fixed_offset,
+    frame_offset,
+    off_half_quantum,
+)
+from aiida_flexo.polarization.reference import REFERENCE_BRANCH, align_to_references, has_reference_frame
 
 CHECKPOINT_NAME = 'checkpoint.pt'
 #: the ways dipole labels are compared with the model (:attr:`TrainConfig.label_branches`)
-LABEL_BRANCHES = ('folded', 'fixed', 'perovskite-born')
+LABEL_BRANCHES = ('folded', 'reference', 'fixed', 'perovskite-born')
+#: how the labels' reference offset is set (:attr:`TrainConfig.reference_offset`)
+REFERENCE_OFFSETS = ('reference', 'learned', 'zero')
+#: a learned offset further than this (fraction of a quantum) from 0 or ½ is reported as a warning
+OFF_HALF_QUANTUM_WARNING = 0.02
 
 
 def dipole_residuals(
-    residuals: torch.Tensor, cells: np.ndarray, quanta: np.ndarray, fold: bool = True
+    residuals: torch.Tensor, cells: np.ndarray, quanta: np.ndarray, fold: bool | np.ndarray = True
 ) -> torch.Tensor:
-    """Prediction − label (B, 3), e·Å: folded to the minimum image over each frame's quanta when ``fold``."""
-    return fold_residuals(residuals, cells, quanta) if fold else residuals
+    """Prediction − label (B, 3), e·Å: folded to the minimum image over each frame's quanta where ``fold`` (one
+    flag for all frames, or one per frame: labels on a fixed branch are compared as they are)."""
+    mask = np.broadcast_to(np.asarray(fold, dtype=bool), (residuals.shape[0],))
+    if not mask.any():
+        return residuals
+    folded = fold_residuals(residuals, cells, quanta)
+    if mask.all():
+        return folded
+    return torch.where(torch.as_tensor(mask, device=residuals.device).unsqueeze(-1), folded, residuals)
 
 
 @dataclass
@@ -77,11 +98,19 @@ class TrainConfig:
         bond_lr_factor: learning rate of the bond-charge coefficients relative to ``lr`` (they start at their
             least-squares values).
         reference_offset: the offset between the model's dipoles and the labels' branch
-            (:attr:`GNNConfig.dipole_offset`): ``'learned'`` (default with folded labels; the best half quantum,
-            then after every epoch the least-squares constant that removes the mean training residual),
-            ``'half-quantum'`` (the best multiple of q/2, fixed) or ``'zero'`` (default with fixed branches).
-        label_branches: how the multivalued dipole labels are compared with the model: ``'folded'`` (default;
-            minimum-image residuals, any branch per label), ``'fixed'`` (the labels are already on one
+            (:mod:`aiida_flexo.gnn.reference`): ``'reference'`` (default with folded labels: a half-quantum vector
+            per composition, 0 or ½ of a quantum along each lattice vector, fixed by a labelled centrosymmetric
+            reference frame where the frames include one, else the best of the eight for the training labels;
+            ``'half-quantum'`` is the same), ``'zero'`` (default with fixed branches) or ``'learned'``
+            (experiments only: after every epoch the least-squares constant that removes the mean training
+            residual; a value that leaves {0, ½} is reported as a warning, since no centrosymmetric reference
+            can have it).
+        label_branches: how the multivalued dipole labels are compared with the model: ``None`` (default:
+            ``'reference'`` when the frames include a labelled reference, path frames at λ = 0, else
+            ``'folded'``), ``'reference'`` (the labels of frames on a path from a centrosymmetric reference are
+            put on the branch continuous from it and fitted as they are,
+            :func:`aiida_flexo.polarization.reference.align_to_references`; other frames folded), ``'folded'``
+            (minimum-image residuals, any branch per label), ``'fixed'`` (the labels are already on one
             single-valued branch, zero at centrosymmetric structures: plain residuals) or ``'perovskite-born'``
             (ABO3 frames: each label is first moved onto the branch closest to its Born-charge dipole,
             :func:`aiida_flexo.textures.born.align_perovskite_dipoles`, then fitted as ``'fixed'``). Fixed branches
@@ -123,7 +152,7 @@ class TrainConfig:
     bond_rcond: float = 1e-3
     bond_lr_factor: float = 0.01
     reference_offset: str | None = None
-    label_branches: str = 'folded'
+    label_branches: str | None = None
     bec_estimator: str = 'projected'
     ema_decay: float = 0.99
     init_model: str | None = None
@@ -132,13 +161,15 @@ class TrainConfig:
         self.fractions = tuple(float(f) for f in self.fractions)
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError('epochs must be ≥ 0, batch_size ≥ 1 and lr > 0')
-        if self.label_branches not in LABEL_BRANCHES:
+        if self.label_branches is not None and self.label_branches not in LABEL_BRANCHES:
             raise ValueError(f'label_branches must be one of {LABEL_BRANCHES}, got {self.label_branches!r}')
+        if self.reference_offset == 'half-quantum':
+            self.reference_offset = 'reference'
         if self.reference_offset is None:
-            self.reference_offset = 'learned' if self.fold_labels else 'zero'
-        if self.reference_offset not in ('learned', 'half-quantum', 'zero'):
+            self.reference_offset = 'reference' if self.fold_labels else 'zero'
+        if self.reference_offset not in REFERENCE_OFFSETS:
             raise ValueError(
-                f"reference_offset must be 'learned', 'half-quantum' or 'zero', got {self.reference_offset!r}"
+                f'reference_offset must be one of {REFERENCE_OFFSETS}, got {self.reference_offset!r}'
             )
         if self.bec_estimator not in ('projected', 'exact'):
             raise ValueError(f"bec_estimator must be 'projected' or 'exact', got {self.bec_estimator!r}")
@@ -151,8 +182,8 @@ class TrainConfig:
 
     @property
     def fold_labels(self) -> bool:
-        """Whether dipole residuals are folded to their minimum image (``label_branches='folded'``)."""
-        return self.label_branches == 'folded'
+        """Whether dipole residuals of frames not on a fixed branch are folded to their minimum image."""
+        return self.label_branches in (None, 'folded', 'reference')
 
 
 @dataclass
@@ -164,6 +195,9 @@ class Sample:
     cell: np.ndarray  # (3, 3) Å
     charge_quantum: float  # e
     born_charges: torch.Tensor | None  # (n, 3, 3) e
+    composition: str = ''  # the group that shares one reference offset (chemical formula)
+    fixed_offset: np.ndarray | None = None  # (3,) e: the offset of a label aligned to a labelled reference
+    fold: bool = True  # False: the label is on a fixed branch, compared as it is
 
 
 @dataclass
@@ -178,9 +212,13 @@ class TrainResult:
 
 
 def make_samples(
-    frames: Sequence[Atoms], config: GNNConfig, device: str = 'cpu', source: str = 'frames'
+    frames: Sequence[Atoms], config: GNNConfig, device: str = 'cpu', source: str = 'frames', fold: bool = True
 ) -> list[Sample]:
-    """Graphs and labels of labelled frames (dipole required, Born charges when present)."""
+    """Graphs and labels of labelled frames (dipole required, Born charges when present).
+
+    ``fold``: fold the residuals of frames whose labels are not on a fixed branch (a label aligned to a labelled
+    reference, ``info['dipole_branch'] == 'reference'``, never is).
+    """
     samples = []
     for i, atoms in enumerate(frames):
         graph = build_graph(
@@ -196,9 +234,27 @@ def make_samples(
                 cell=np.asarray(atoms.cell[:], dtype=np.float64),
                 charge_quantum=float(atoms.info.get('charge_quantum', 1.0)),
                 born_charges=born,
+                composition=composition_key(atoms),
+                fixed_offset=fixed_offset(atoms),
+                fold=fold and atoms.info.get('dipole_branch') != REFERENCE_BRANCH,
             )
         )
     return samples
+
+
+def offset_dipoles(model: DipoleGNN, samples: Sequence[Sample]) -> np.ndarray:
+    """The labels' reference offsets ``offset @ cell`` (B, 3), e·Å (:mod:`aiida_flexo.gnn.reference`)."""
+    default = model.dipole_offset.detach().cpu().to(torch.float64).numpy()
+    return np.stack(
+        [
+            frame_offset(s.composition, s.fixed_offset, model.config.label_offsets, default) @ s.cell
+            for s in samples
+        ]
+    )
+
+
+def _fold_mask(samples: Sequence[Sample]) -> np.ndarray:
+    return np.array([s.fold for s in samples], dtype=bool)
 
 
 def _collate(samples: Sequence[Sample], dtype: torch.dtype):
@@ -227,9 +283,11 @@ def batch_loss(
     ``mean_iβ (Σ_α w_α ΔZ*_iαβ)² / 3`` instead of the exact three-pass mean (about twice as fast per step).
     """
     graph, dipoles, cells, quanta, born = _collate(samples, model.dtype)
-    dipoles = dipoles - model.reference_offsets(
-        torch.as_tensor(cells, dtype=dipoles.dtype, device=dipoles.device)
+    dipoles = dipoles - torch.as_tensor(
+        offset_dipoles(model, samples), dtype=dipoles.dtype, device=dipoles.device
     )
+    if fold is True:
+        fold = _fold_mask(samples)
     if bec_weight > 0 and bec_projection is not None:
         # unbiased one-pass estimate: E_w[(Σ_α w_α ΔZ_iαβ)²] = Σ_α ΔZ²_iαβ for random signs w (per structure)
         positions = graph.positions.detach().clone().requires_grad_(True)
@@ -284,14 +342,12 @@ def evaluate_samples(
         return {'n_frames': 0}
     with_bec = all(s.born_charges is not None for s in samples)
     predicted, born = predict_samples(model, samples, with_bec, batch_size)
-    labels = np.stack([s.dipole.cpu().numpy() for s in samples])
-    cells = torch.as_tensor(np.stack([s.cell for s in samples]), dtype=torch.float64)
-    labels = labels - model.reference_offsets(cells).detach().cpu().numpy()
+    labels = np.stack([s.dipole.cpu().numpy() for s in samples]) - offset_dipoles(model, samples)
     residual = dipole_residuals(
         torch.as_tensor(predicted - labels),
         np.stack([s.cell for s in samples]),
         np.array([s.charge_quantum for s in samples]),
-        fold,
+        _fold_mask(samples) if fold is True else fold,
     ).numpy()
     out = {'n_frames': len(samples), 'n_atoms': int(sum(s.graph.n_atoms for s in samples))}
     out.update(error_metrics(residual, 'dipole', 'eA'))
@@ -315,11 +371,12 @@ def fit_bond_model(
     choose_offset: bool = True,
     fold: bool = True,
 ) -> dict:
-    """Least-squares fit of the radial bond-charge part and choice of the labels' reference offset.
+    """Least-squares fit of the radial bond-charge part and choice of the labels' reference offsets.
 
     1. With Born charges, fit ``B`` to them (single-valued labels).
-    2. Choose the offset ``f ∈ {0, q/2}^3`` (fractional) that minimises the folded dipole residuals, and store it
-       in ``model.config.dipole_offset``.
+    2. For each composition whose frames have no offset fixed by a labelled reference, choose the half-quantum
+       offset ``q f``, ``f ∈ {0, ½}^3``, that minimises the dipole residuals (largest group first), and store them
+       in ``model.config.label_offsets`` (the largest group's also in ``model.config.dipole_offset``).
     3. Refit ``B`` to Born charges and dipoles together (weights as in the training loss), re-folding the
        dipole labels onto the branch of the current fit.
 
@@ -328,6 +385,11 @@ def fit_bond_model(
     cut-off and the largest coefficient).
     """
     subset = list(samples[:max_frames])
+    seen = {s.composition for s in subset}
+    for sample in samples[max_frames:]:  # every composition takes part in the choice of its offset
+        if sample.composition not in seen:
+            subset.append(sample)
+            seen.add(sample.composition)
     designs = [model.bond_design(s.graph) for s in subset]
     dipole_rows = [d.numpy() for d, _ in designs]
     labels = np.stack([s.dipole.cpu().numpy() for s in subset])
@@ -358,28 +420,47 @@ def fit_bond_model(
         solution[active] = np.linalg.lstsq(scaled, b, rcond=rcond)[0] / norms[active]  # SVD: minimum norm
         return solution
 
-    def folded(coefficients: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        predicted = np.stack([rows @ coefficients for rows in dipole_rows])
-        shifted = labels - offset @ cells
-        return dipole_residuals(torch.as_tensor(predicted - shifted), cells, quanta, fold).numpy()
+    fold_mask = _fold_mask(subset) if fold else np.zeros(len(subset), dtype=bool)
+    counts: dict[str, int] = {}
+    for sample in subset:
+        if sample.fixed_offset is None:
+            counts[sample.composition] = counts.get(sample.composition, 0) + 1
+    groups = sorted(counts, key=lambda g: (-counts[g], g))
+    group_offsets = {g: np.zeros(3) for g in groups}
+
+    def predicted_dipoles(coefficients: np.ndarray) -> np.ndarray:
+        return np.stack([rows @ coefficients for rows in dipole_rows])
+
+    def folded(coefficients: np.ndarray) -> np.ndarray:
+        shifts = np.stack(
+            [
+                (s.fixed_offset if s.fixed_offset is not None else group_offsets[s.composition]) @ s.cell
+                for s in subset
+            ]
+        )
+        residual = torch.as_tensor(predicted_dipoles(coefficients) - (labels - shifts))
+        return dipole_residuals(residual, cells, quanta, fold_mask).numpy()
 
     coefficients = solve(None) if use_bec else np.zeros(n_columns)
-    best = None
-    candidates = np.array(np.meshgrid([0, 1], [0, 1], [0, 1], indexing='ij')).reshape(3, -1).T
-    for f in candidates if choose_offset else np.zeros((1, 3)):
-        offset = 0.5 * f * float(np.min(quanta))
-        trial = coefficients
-        for _ in range(1 if use_bec else 4):  # without Born charges: fit the dipoles, re-folding the labels
-            if not use_bec:
-                trial = solve(np.stack([rows @ trial for rows in dipole_rows]) - folded(trial, offset))
-        rms = float(np.sqrt(np.mean(folded(trial, offset) ** 2)))
-        if best is None or rms < best[0] - 1e-9:
-            best = (rms, offset, trial)
-    _, offset, coefficients = best
+    for group in groups if choose_offset else ():
+        quantum = float(min(s.charge_quantum for s in subset if s.composition == group))
+        best = None
+        for f in HALF_QUANTUM_VECTORS:
+            group_offsets[group] = f * quantum
+            trial = coefficients
+            for _ in range(
+                0 if use_bec else 4
+            ):  # without Born charges: fit the dipoles, re-folding the labels
+                trial = solve(predicted_dipoles(trial) - folded(trial))
+            rms = float(np.sqrt(np.mean(folded(trial) ** 2)))
+            if best is None or rms < best[0] - 1e-9:
+                best = (rms, f * quantum, trial)
+        group_offsets[group], coefficients = best[1], best[2]
     for _ in range(3):  # joint refit on Born charges and dipoles, labels on the branch of the current fit
-        predicted = np.stack([rows @ coefficients for rows in dipole_rows])
-        coefficients = solve(predicted - folded(coefficients, offset))
+        coefficients = solve(predicted_dipoles(coefficients) - folded(coefficients))
+    offset = group_offsets[groups[0]] if groups else np.zeros(3)
     model.config.dipole_offset = [float(x) for x in offset]
+    model.config.label_offsets = {g: [float(x) for x in v] for g, v in group_offsets.items()}
     with torch.no_grad():
         model.dipole_offset.copy_(torch.as_tensor(offset, dtype=model.dtype))
         model.bond_coefficients.copy_(
@@ -387,7 +468,7 @@ def fit_bond_model(
         )
     summary = {
         'initial_dipole_offset_fractional': model.config.dipole_offset,
-        'bond_model_dipole_rmse_eA': float(np.sqrt(np.mean(folded(coefficients, offset) ** 2))),
+        'bond_model_dipole_rmse_eA': float(np.sqrt(np.mean(folded(coefficients) ** 2))),
         'bond_rcond': float(rcond),
         'bond_coefficient_max_eA': float(np.abs(coefficients).max()) if coefficients.size else 0.0,
     }
@@ -459,6 +540,20 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     check_frames(frames, require=('dipole',), source=source)
     data_hash = frames_hash(frames)
+    path_summary: dict = {}
+    if train_config.label_branches is None:
+        train_config.label_branches = 'reference' if has_reference_frame(frames) else 'folded'
+    if train_config.label_branches == 'reference':
+        if not has_reference_frame(frames):
+            raise FramesError(
+                f"{source}: label_branches='reference' needs a labelled centrosymmetric reference frame (a path "
+                'frame with path_fraction 0, sampled by flexo.sampling with `references`); add one or train '
+                "with label_branches='folded'"
+            )
+        try:
+            frames, path_summary = align_to_references(frames)
+        except ValueError as exc:
+            raise FramesError(f'{source}: {exc}') from exc
     if train_config.label_branches == 'perovskite-born':
         from aiida_flexo.textures.born import align_perovskite_dipoles
 
@@ -510,7 +605,7 @@ def train(
         initial, _ = read_model_file(train_config.init_model, device)
         model_config = initial.config
         check_frames(frames, source=source, species=model_config.species)
-    samples = make_samples(frames, model_config, device=device, source=source)
+    samples = make_samples(frames, model_config, device=device, source=source, fold=fold)
     train_set = [samples[i] for i in split.train]
     val_set = [samples[i] for i in split.val] or train_set
     test_set = [samples[i] for i in split.test]
@@ -537,6 +632,8 @@ def train(
             choose_offset=train_config.reference_offset != 'zero',
             fold=fold,
         )
+        if train_config.reference_offset == 'learned':  # one global offset, refined with the weights
+            model.config.label_offsets = {}
         model_config = model.config
     network = [
         p for name, p in model.named_parameters() if name not in ('bond_coefficients', 'dipole_offset')
@@ -645,12 +742,12 @@ def train(
             predicted, _ = predict_samples(ema, train_set, with_bec=False)
             labels = np.stack([s.dipole.cpu().numpy() for s in train_set])
             cells = np.stack([s.cell for s in train_set])
-            shifted = labels - ema.reference_offsets(torch.as_tensor(cells)).detach().cpu().numpy()
+            shifted = labels - offset_dipoles(ema, train_set)
             residuals = dipole_residuals(
                 torch.as_tensor(predicted - shifted),
                 cells,
                 np.array([s.charge_quantum for s in train_set]),
-                fold,
+                _fold_mask(train_set),
             ).numpy()
             update_reference_offset(ema, residuals, cells)
             with torch.no_grad():
@@ -740,6 +837,7 @@ def train(
         'train_wall_time_s': wall_time,
         'bec_weight': bec_weight,
         'dipole_offset_fractional': model.config.dipole_offset,
+        'label_offsets': model.config.label_offsets,
         'reference_offset': train_config.reference_offset,
         'label_branches': train_config.label_branches,
         'dipole_weight': train_config.dipole_weight,
@@ -753,6 +851,10 @@ def train(
         evaluations[name] = evaluate_samples(model, subset, fold=fold)
         for key, value in _public(evaluations[name]).items():
             metrics[f'{name}_{key}'] = value
+    metrics['spontaneous_polarization'] = spontaneous_polarization_report(model, frames, path_summary)
+    metrics['warnings'] = offset_warnings(model, train_set, train_config.reference_offset)
+    for message in metrics['warnings']:
+        warnings.warn(message, stacklevel=2)
     metrics['model_config'] = model_config.as_dict()
     metrics['train_config'] = asdict(train_config)
     (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2))
@@ -775,6 +877,58 @@ def train(
     return TrainResult(
         model=model, split=split, metrics=metrics, history=history, training_data_hash=data_hash
     )
+
+
+def offset_warnings(model: DipoleGNN, samples: Sequence[Sample], mode: str) -> list[str]:
+    """Warnings about an offset no centrosymmetric reference can have (a learned offset off {0, ½})."""
+    if mode != 'learned' or not samples:
+        return []
+    quantum = min(s.charge_quantum for s in samples)
+    offset = model.dipole_offset.detach().cpu().to(torch.float64).numpy()
+    distance = off_half_quantum(offset, quantum)
+    if distance <= OFF_HALF_QUANTUM_WARNING:
+        return []
+    fractions = np.round(np.mod(offset / quantum, 1.0), 3).tolist()
+    return [
+        f'the learned reference offset ended at {fractions} of a quantum, {distance:.2f} away from 0 or ½: no '
+        'centrosymmetric reference has such a dipole, so it absorbs the error of the phase the frames sample and '
+        "the absolute polarization of other phases is wrong; train with reference_offset='reference' (default)"
+    ]
+
+
+def spontaneous_polarization_report(model: DipoleGNN, frames: Sequence[Atoms], path_summary: dict) -> dict:
+    """Per path from a labelled reference: the end point's polarization (C/m²) from DFT and from the model.
+
+    The DFT value is the label on the branch continuous from the reference minus the reference's half-quantum
+    offset; the model's is its own dipole (zero at the centrosymmetric reference) over the volume.
+    """
+    from aiida_flexo.gnn.predict import DipolePredictor
+
+    report = {}
+    predictor = DipolePredictor(model)
+    for reference, summary in path_summary.items():
+        for path, record in summary['paths'].items():
+            ends = [
+                a
+                for a in frames
+                if a.info.get('path') == path
+                and not a.info.get('path_perturbation')
+                and float(a.info.get('path_fraction', -1)) == max(record['path_fraction'])
+            ]
+            if not ends or 'spontaneous_polarization_C_m2' not in record:
+                continue
+            end = ends[0]
+            model_p = predictor.dipoles([end])[0] / end.get_volume() * units.E_PER_A2_TO_C_PER_M2
+            dft_p = np.asarray(record['spontaneous_polarization_C_m2'])
+            report[path] = {
+                'reference': reference,
+                'formula': end.get_chemical_formula(),
+                'dft_C_m2': dft_p.tolist(),
+                'model_C_m2': model_p.tolist(),
+                'error_norm_C_m2': float(np.linalg.norm(model_p - dft_p)),
+                'max_jump_fraction_of_quantum': record['max_jump_fraction_of_quantum'],
+            }
+    return report
 
 
 def _public_metrics(metrics: dict) -> dict:
