@@ -51,9 +51,15 @@ FRAMES_PER_PHASE = 6
 DISPLACEMENT_A = 0.08  # standard deviation of the random atomic displacements, Å
 STRAIN = 0.015  # maximum random strain component
 POLAR = {'displacement_B': 0.15, 'displacement_O': -0.30}  # Å, relative to the A sublattice
-# labels of 5-atom PbTiO3 cells come close to half a quantum: fit them on the branch of their Born-charge dipole
-# A–B pairs of these cells sit at few distances: keep the bond-charge start regular (the default, said explicitly)
-GNN = {'epochs': 400, 'bec_weight': 0.0, 'seed': 0, 'label_branches': 'perovskite-born', 'bond_rcond': 1e-3}
+# A–B pairs of these cells sit at few distances: keep the bond-charge start regular (the default, said explicitly).
+# New labels come with the paths from the centrosymmetric references (REFERENCES): the GNN fits them on the branch
+# continuous from each reference (the default). The bundled frames have no reference frame; their labels, close to
+# half a quantum in 5-atom PbTiO3 cells, are fitted on the branch of their Born-charge dipole instead.
+GNN = {'epochs': 400, 'bec_weight': 0.0, 'seed': 0, 'bond_rcond': 1e-3}
+BUNDLED_BRANCHES = {'label_branches': 'perovskite-born'}
+#: centrosymmetric references: paths are sampled from each to the phases with its atoms (pto_up, pto_x; sl_up)
+REFERENCES = ('pto_para', 'sl_para')
+PATH = {'n_points': 4, 'n_perturbations': 1, 'displacement': 0.03, 'seed': 0}
 MLIP = {'epochs': 60, 'model_size': 'small', 'seed': 0}
 # training on the bundled frames: early stopping on the validation loss, stress not fitted (the fast protocol's
 # Pulay stress is tens of GPa), a time limit per fit
@@ -117,7 +123,7 @@ def main() -> orm.WorkChainNode:
     if args.bundled:
         atoms = [frame for path in pto_sto_frame_paths() for frame in read_frames(path, require=('dipole',))]
         frames = FramesData.from_frames(atoms, source='bundled PbTiO3/SrTiO3 frames (GPAW fast, 2 sets)')
-        gnn.update(BUNDLED_GNN)
+        gnn.update(BUNDLED_GNN, **BUNDLED_BRANCHES)
         mlip.update(BUNDLED_MLIP)
     options = None
     if args.threads is not None:
@@ -130,13 +136,21 @@ def main() -> orm.WorkChainNode:
     }
     overrides = {
         'components': [],
-        'sampling': {'temperatures': [], 'perturbations': perturbations},
+        'sampling': {'temperatures': [], 'perturbations': perturbations, 'path': PATH},
         'gnn': gnn,
         'mlip': mlip,
         'thresholds': {},
     }
+    structures = phases()
+    references = {name: structures[name] for name in REFERENCES}
     builder = FlexoPipelineWorkChain.get_builder_from_protocol(
-        code, phases(), protocol='fast', overrides=overrides, frames=frames, options=options
+        code,
+        structures,
+        protocol='fast',
+        overrides=overrides,
+        frames=frames,
+        options=options,
+        references=None if args.bundled else references,
     )
     builder.potential_route = orm.Str(args.route)
     builder.distill = orm.Bool(args.distill)

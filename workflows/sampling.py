@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import WorkChain, if_
@@ -33,6 +34,14 @@ from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin
 
 SAMPLERS = ('gpaw', 'mlip')
+
+
+def _same_structure(a: orm.StructureData, b: orm.StructureData) -> bool:
+    """Whether two structures are the same (the reference among the phases: no path to itself)."""
+    if a.uuid == b.uuid:
+        return True
+    atoms_a, atoms_b = a.get_ase(), b.get_ase()
+    return np.allclose(atoms_a.cell[:], atoms_b.cell[:]) and np.allclose(atoms_a.positions, atoms_b.positions)
 
 
 def _validate_sampler(value, _):
@@ -149,6 +158,7 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
                 phase
                 for phase, structure in sorted(self.inputs.structures.items())
                 if structure.get_ase().get_chemical_symbols() == symbols
+                and not _same_structure(structure, reference)
             ]
             if not phases:
                 return self.exit_codes.ERROR_REFERENCE_WITHOUT_PHASE.format(

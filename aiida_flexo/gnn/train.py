@@ -554,6 +554,7 @@ def train(
             frames, path_summary = align_to_references(frames)
         except ValueError as exc:
             raise FramesError(f'{source}: {exc}') from exc
+    frames, reference_offsets = share_reference_offsets(frames)
     if train_config.label_branches == 'perovskite-born':
         from aiida_flexo.textures.born import align_perovskite_dipoles
 
@@ -634,7 +635,9 @@ def train(
         )
         if train_config.reference_offset == 'learned':  # one global offset, refined with the weights
             model.config.label_offsets = {}
-        model_config = model.config
+    if checkpoint is None and initial is None:
+        model.config.label_offsets.update(reference_offsets)
+    model_config = model.config
     network = [
         p for name, p in model.named_parameters() if name not in ('bond_coefficients', 'dipole_offset')
     ]
@@ -877,6 +880,28 @@ def train(
     return TrainResult(
         model=model, split=split, metrics=metrics, history=history, training_data_hash=data_hash
     )
+
+
+def share_reference_offsets(frames: Sequence[Atoms]) -> tuple[list[Atoms], dict[str, list[float]]]:
+    """Frames of a composition that a labelled reference fixed the offset of take that offset too.
+
+    Returns the frames (copies where changed) and the offsets by composition, ``q f`` in e (what the model keeps in
+    :attr:`GNNConfig.label_offsets` to compare new frames of those compositions with their labels).
+    """
+    known: dict[str, list[float]] = {}
+    for atoms in frames:
+        offset = fixed_offset(atoms)
+        if offset is not None:
+            known.setdefault(composition_key(atoms), [float(x) for x in offset])
+    out = []
+    for atoms in frames:
+        key = composition_key(atoms)
+        if key in known and 'reference_offset' not in atoms.info:
+            atoms = atoms.copy()
+            quantum = float(atoms.info.get('charge_quantum', 1.0))
+            atoms.info['reference_offset'] = [x / quantum for x in known[key]]
+        out.append(atoms)
+    return out, known
 
 
 def offset_warnings(model: DipoleGNN, samples: Sequence[Sample], mode: str) -> list[str]:

@@ -34,3 +34,7 @@ PTO_STO_FRAME_FILES = ('PbTiO3_SrTiO3_gpaw_fast.xyz', 'PbTiO3_SrTiO3_gpaw_fast_w
 def pto_sto_frame_paths() -> list[Path]:
     """Paths of both bundled PbTiO3/SrTiO3 frame sets (67 labelled frames together)."""
     return [bundled_path(name) for name in PTO_STO_FRAME_FILES]
+
+
+#: GPAW-labelled BaTiO3 frames along the paths cubic → tetragonal (polar along z and x), 5- and 40-atom cells.
+BTO_GPAW_PATH_FILE = 'BaTiO3_gpaw_paths.xyz'

@@ -133,7 +133,9 @@ def test_frames_off_the_paths_take_the_branch_of_the_nearest_path_frame():
     far.positions[1:] += 1.0  # nothing on the paths is near it: its label is left alone
     aligned, summary = align_to_references([*frames, near, far])
     assert summary['cubic']['nearby_frames'] == 1
-    np.testing.assert_allclose(aligned[-2].info['dipole'] - offset @ near.cell[:], near.info['true'], atol=1e-9)
+    np.testing.assert_allclose(
+        aligned[-2].info['dipole'] - offset @ near.cell[:], near.info['true'], atol=1e-9
+    )
     assert aligned[-2].info['dipole_branch'] == 'reference'
     assert 'dipole_branch' not in aligned[-1].info
     np.testing.assert_allclose(aligned[-1].info['dipole'], far.info['dipole'])
