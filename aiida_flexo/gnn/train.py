@@ -44,11 +44,11 @@ from aiida_flexo.gnn.graph import Graph, batch_graphs, build_graph
 from aiida_flexo.gnn.losses import born_charge_loss, error_metrics, fold_residuals
 from aiida_flexo.gnn.model import DipoleGNN, cell_dipoles, dipoles_and_born_charges, init_parameters
 from aiida_flexo.gnn.reference import (
-    HALF_QUANTUM_VECTORS,
     composition_key,
     fixed_offset,
     frame_offset,
     off_half_quantum,
+    symmetric_half_quantum_vectors,
 )
 from aiida_flexo.polarization.reference import REFERENCE_BRANCH, align_to_references, has_reference_frame
 
@@ -375,7 +375,9 @@ def fit_bond_model(
 
     1. With Born charges, fit ``B`` to them (single-valued labels).
     2. For each composition whose frames have no offset fixed by a labelled reference, choose the half-quantum
-       offset ``q f``, ``f ∈ {0, ½}^3``, that minimises the dipole residuals (largest group first), and store them
+       offset ``q f``, ``f ∈ {0, ½}^3`` and invariant under the parent lattice
+       (:func:`~aiida_flexo.gnn.reference.symmetric_half_quantum_vectors`), that minimises the dipole residuals
+       (largest group first), and store them
        in ``model.config.label_offsets`` (the largest group's also in ``model.config.dipole_offset``).
     3. Refit ``B`` to Born charges and dipoles together (weights as in the training loss), re-folding the
        dipole labels onto the branch of the current fit.
@@ -443,9 +445,10 @@ def fit_bond_model(
 
     coefficients = solve(None) if use_bec else np.zeros(n_columns)
     for group in groups if choose_offset else ():
-        quantum = float(min(s.charge_quantum for s in subset if s.composition == group))
+        members = [s for s in subset if s.composition == group]
+        quantum = float(min(s.charge_quantum for s in members))
         best = None
-        for f in HALF_QUANTUM_VECTORS:
+        for f in symmetric_half_quantum_vectors(np.mean([s.cell for s in members], axis=0)):
             group_offsets[group] = f * quantum
             trial = coefficients
             for _ in range(

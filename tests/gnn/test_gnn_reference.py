@@ -36,7 +36,7 @@ def _polar(bto_cell, k, a=4.0, c=4.0, shift=0.12, amplitude=0.04):
 
 def test_each_composition_gets_its_own_half_quantum_offset(bto_cell, make_config, tmp_path):
     rng = np.random.default_rng(5)
-    frames = [_label(bto_cell(a=4.0, seed=k, amplitude=0.1), np.array([0, 0, 0.5]), rng) for k in range(6)]
+    frames = [_label(bto_cell(a=4.0, seed=k, amplitude=0.1), np.array([0.5, 0.5, 0.5]), rng) for k in range(6)]
     frames += [
         _label(bto_cell(a=4.0, seed=10 + k, amplitude=0.1).repeat((1, 1, 2)), np.array([0.5, 0.5, 0.0]), rng)
         for k in range(6)
@@ -49,7 +49,7 @@ def test_each_composition_gets_its_own_half_quantum_offset(bto_cell, make_config
         progress=False,
     )
     assert result.metrics['reference_offset'] == 'reference'
-    assert result.metrics['label_offsets'] == {'BaO3Ti': [0.0, 0.0, 0.5], 'Ba2O6Ti2': [0.5, 0.5, 0.0]}
+    assert result.metrics['label_offsets'] == {'BaO3Ti': [0.5, 0.5, 0.5], 'Ba2O6Ti2': [0.5, 0.5, 0.0]}
     assert result.metrics['test_dipole_mae_eA'] < 1e-6
     assert result.metrics['warnings'] == []
 
@@ -104,7 +104,8 @@ def test_a_learned_offset_that_leaves_half_quanta_is_reported(bto_cell, make_con
         progress=False,
     )
     assert fixed.metrics['warnings'] == []
-    assert fixed.metrics['dipole_offset_fractional'] in ([0.0, 0.0, 0.0], [0.0, 0.0, 0.5])
+    # a cubic parent allows only the offsets the cubic group leaves alone
+    assert fixed.metrics['dipole_offset_fractional'] in ([0.0, 0.0, 0.0], [0.5, 0.5, 0.5])
 
 
 def test_turned_frames_get_turned_dipoles(bto_cell, make_config, tmp_path):
@@ -169,3 +170,14 @@ def test_a_model_trained_along_z_predicts_the_dft_path_along_x(make_config, tmp_
     own = evaluate_frames(predictor, along_z)['dipole_mae_eA']
     other = evaluate_frames(predictor, along_x)['dipole_mae_eA']
     assert abs(other - own) < 0.01 + 0.1 * own, (own, other)
+
+
+def test_the_offset_respects_the_symmetry_of_the_parent_lattice():
+    from aiida_flexo.gnn.reference import symmetric_half_quantum_vectors
+
+    # the 3×3×3 cell of the bundled tetragonal BaTiO3 frames (c/a = 1.085): a cubic parent, (0,0,0) or (½,½,½)
+    assert symmetric_half_quantum_vectors(np.diag([11.9, 11.9, 12.9])).tolist() == [[0, 0, 0], [0.5, 0.5, 0.5]]
+    # a 1×1×2 supercell: its long vector is not equivalent to the others
+    assert len(symmetric_half_quantum_vectors(np.diag([4.0, 4.0, 8.0]))) == 4
+    # no two equivalent vectors: all eight
+    assert len(symmetric_half_quantum_vectors(np.diag([4.0, 5.0, 6.0]))) == 8
