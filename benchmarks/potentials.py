@@ -283,7 +283,7 @@ def stage_seeds(args, frames, split, name: str, dipole_path: str, seed0: dict) -
         runs[seed] = stage_finetune(args, frames, split, name, seed=seed, folder=f'ft_{name}_seed{seed}')
     out = {'runs': {}}
     for seed, run in runs.items():
-        rows = mu_chain(load_calculator(run['model']), dipole, 14, fmaxes=(0.002, 0.001))
+        rows = mu_chain(load_calculator(run['model']), dipole, 14, fmaxes=args.seed_fmaxes)
         out['runs'][seed] = {'test': run['test'], 'mu': rows}
     mu = np.array([out['runs'][s]['mu'][-1]['mu_fit_nC_per_m'] for s in runs])
     out['mu_fit_nC_per_m'] = mu.tolist()
@@ -356,6 +356,12 @@ def main() -> None:
         '--candidates', default='sevennet-0,chgnet-0.3.0', help='universal potentials to fine-tune'
     )
     parser.add_argument('--distill-frames', type=int, default=400)
+    parser.add_argument(
+        '--seed-fmaxes',
+        type=lambda text: tuple(float(x) for x in text.split(',')),
+        default=(0.002, 0.001),
+        help='relaxation tolerances (eV/Å) of the seeds stage, in turn; μ at the last',
+    )
     parser.add_argument('--dipole', default=None, help='a trained dipole GNN (skips the gnn stage)')
     args = parser.parse_args()
 

@@ -936,6 +936,8 @@ def spontaneous_polarization_report(model: DipoleGNN, frames: Sequence[Atoms], p
     predictor = DipolePredictor(model)
     for reference, summary in path_summary.items():
         for path, record in summary['paths'].items():
+            if path == reference:  # the reference on its own: zero by construction
+                continue
             ends = [
                 a
                 for a in frames
