@@ -143,6 +143,11 @@ def stage_pto_sto(args) -> dict:
     return out
 
 
+def _model_vs_dft(label: str, record: dict) -> None:
+    model, dft = (np.round(record[k], 4).tolist() for k in ('model_C_m2', 'dft_C_m2'))
+    print(f'  {label} model {model}  DFT {dft} C/m²')
+
+
 def report(args) -> None:
     results = {
         s: json.loads((args.out / f'{s}.json').read_text())
@@ -169,9 +174,7 @@ def report(args) -> None:
             f'\nBaTiO3 GPAW paths ({r["n_frames"]} frames, {r["label_branches"]}), val dipole MAE {r["val_dipole_mae_eA"]:.4f} e·Å'
         )
         for path, p in r['spontaneous_polarization'].items():
-            print(
-                f'  P_s {path:<22} model {np.round(p["model_C_m2"], 4).tolist()}  DFT {np.round(p["dft_C_m2"], 4).tolist()} C/m²'
-            )
+            _model_vs_dft(f'P_s {path:<22}', p)
         turned = r['turned_dipole_mae_eA']
         print('  turned-frame dipole MAE: ' + ', '.join(f'{k} {v:.4f}' for k, v in turned.items()))
         z = r['z_only']
@@ -185,9 +188,7 @@ def report(args) -> None:
             f'\nPbTiO3/SrTiO3 GPAW frames (perovskite-born branch), test dipole MAE {r["test_dipole_mae_eA"]:.4f} e·Å'
         )
         for phase, p in r['phases'].items():
-            print(
-                f'  mean P {phase:<9} model {np.round(p["model_C_m2"], 4).tolist()}  DFT {np.round(p["dft_C_m2"], 4).tolist()} C/m²'
-            )
+            _model_vs_dft(f'mean P {phase:<9}', p)
 
 
 def main() -> None:
