@@ -36,7 +36,9 @@ def _polar(bto_cell, k, a=4.0, c=4.0, shift=0.12, amplitude=0.04):
 
 def test_each_composition_gets_its_own_half_quantum_offset(bto_cell, make_config, tmp_path):
     rng = np.random.default_rng(5)
-    frames = [_label(bto_cell(a=4.0, seed=k, amplitude=0.1), np.array([0.5, 0.5, 0.5]), rng) for k in range(6)]
+    frames = [
+        _label(bto_cell(a=4.0, seed=k, amplitude=0.1), np.array([0.5, 0.5, 0.5]), rng) for k in range(6)
+    ]
     frames += [
         _label(bto_cell(a=4.0, seed=10 + k, amplitude=0.1).repeat((1, 1, 2)), np.array([0.5, 0.5, 0.0]), rng)
         for k in range(6)
@@ -176,7 +178,10 @@ def test_the_offset_respects_the_symmetry_of_the_parent_lattice():
     from aiida_flexo.gnn.reference import symmetric_half_quantum_vectors
 
     # the 3×3×3 cell of the bundled tetragonal BaTiO3 frames (c/a = 1.085): a cubic parent, (0,0,0) or (½,½,½)
-    assert symmetric_half_quantum_vectors(np.diag([11.9, 11.9, 12.9])).tolist() == [[0, 0, 0], [0.5, 0.5, 0.5]]
+    assert symmetric_half_quantum_vectors(np.diag([11.9, 11.9, 12.9])).tolist() == [
+        [0, 0, 0],
+        [0.5, 0.5, 0.5],
+    ]
     # a 1×1×2 supercell: its long vector is not equivalent to the others
     assert len(symmetric_half_quantum_vectors(np.diag([4.0, 4.0, 8.0]))) == 4
     # no two equivalent vectors: all eight
