@@ -134,12 +134,9 @@ def stage_pto_sto(args) -> dict:
     for index, phase in enumerate(PTO_STO_PHASES):
         members = first[6 * index : 6 * index + 6]
         volume = np.array([a.get_volume() for a in members])
-        dft = np.array([a.info['dipole'] for a in members]) / volume[:, None]
-        model = predictor.dipoles(members) / volume[:, None]
-        out['phases'][phase] = {
-            'dft_C_m2': (dft.mean(0) * units.E_PER_A2_TO_C_PER_M2).tolist(),
-            'model_C_m2': (model.mean(0) * units.E_PER_A2_TO_C_PER_M2).tolist(),
-        }
+        dft = units.dipole_to_polarization(np.array([a.info['dipole'] for a in members]), volume)
+        model = units.dipole_to_polarization(predictor.dipoles(members), volume)
+        out['phases'][phase] = {'dft_C_m2': dft.mean(0).tolist(), 'model_C_m2': model.mean(0).tolist()}
     return out
 
 

@@ -53,9 +53,8 @@ def apply_point_operation(atoms: Atoms, rotation: np.ndarray) -> Atoms:
     out.set_cell(new_cell, scale_atoms=False)
     out.positions = np.asarray(atoms.positions, dtype=float) @ rotation.T
     out.wrap()
-    for key in ('forces',):
-        if key in atoms.arrays:
-            out.arrays[key] = np.asarray(atoms.arrays[key]) @ rotation.T
+    if 'forces' in atoms.arrays:
+        out.arrays['forces'] = np.asarray(atoms.arrays['forces']) @ rotation.T
     if 'born_charges' in atoms.arrays:
         born = np.asarray(atoms.arrays['born_charges']).reshape(-1, 3, 3)
         out.arrays['born_charges'] = np.einsum('ab,nbc,dc->nad', rotation, born, rotation)
@@ -65,8 +64,7 @@ def apply_point_operation(atoms: Atoms, rotation: np.ndarray) -> Atoms:
         if key in atoms.info:
             tensor = np.asarray(atoms.info[key], dtype=float).reshape(3, 3)
             out.info[key] = rotation @ tensor @ rotation.T
-    for key in ('reference_offset',):  # fractions per lattice vector follow the lattice vectors
-        if key in atoms.info:
-            values = np.asarray(atoms.info[key], dtype=float)
-            out.info[key] = [float(values[list(order).index(axis)]) for axis in range(3)]
+    if 'reference_offset' in atoms.info:  # fractions per lattice vector follow the lattice vectors
+        values = np.asarray(atoms.info['reference_offset'], dtype=float)
+        out.info['reference_offset'] = [float(values[list(order).index(axis)]) for axis in range(3)]
     return out

@@ -426,10 +426,6 @@ class DipoleGNN(nn.Module):
         )
         return d.permute(2, 0, 1).reshape(3, n_pairs * k1), z
 
-    def reference_offsets(self, cells: torch.Tensor) -> torch.Tensor:
-        """Offsets ``f · cell`` (B, 3), e·Å, between the model's dipoles and the training labels' branch."""
-        return self.dipole_offset.to(device=cells.device, dtype=cells.dtype) @ cells
-
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

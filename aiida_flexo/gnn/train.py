@@ -451,9 +451,8 @@ def fit_bond_model(
         for f in symmetric_half_quantum_vectors(np.mean([s.cell for s in members], axis=0)):
             group_offsets[group] = f * quantum
             trial = coefficients
-            for _ in range(
-                0 if use_bec else 4
-            ):  # without Born charges: fit the dipoles, re-folding the labels
+            # without Born charges: fit the dipoles, re-folding the labels
+            for _ in range(0 if use_bec else 4):
                 trial = solve(predicted_dipoles(trial) - folded(trial))
             rms = float(np.sqrt(np.mean(folded(trial) ** 2)))
             if best is None or rms < best[0] - 1e-9:
@@ -927,6 +926,9 @@ def offset_warnings(model: DipoleGNN, samples: Sequence[Sample], mode: str) -> l
 def spontaneous_polarization_report(model: DipoleGNN, frames: Sequence[Atoms], path_summary: dict) -> dict:
     """Per path from a labelled reference: the end point's polarization (C/m²) from DFT and from the model.
 
+    ``frames``: the frames :func:`~aiida_flexo.polarization.reference.align_to_references` returned with
+    ``path_summary`` (its ``end_frame`` indices point into them).
+
     The DFT value is the label on the branch continuous from the reference minus the reference's half-quantum
     offset; the model's is its own dipole (zero at the centrosymmetric reference) over the volume.
     """
@@ -936,19 +938,12 @@ def spontaneous_polarization_report(model: DipoleGNN, frames: Sequence[Atoms], p
     predictor = DipolePredictor(model)
     for reference, summary in path_summary.items():
         for path, record in summary['paths'].items():
-            if path == reference:  # the reference on its own: zero by construction
+            if (
+                path == reference or 'end_frame' not in record
+            ):  # the reference on its own: zero by construction
                 continue
-            ends = [
-                a
-                for a in frames
-                if a.info.get('path') == path
-                and not a.info.get('path_perturbation')
-                and float(a.info.get('path_fraction', -1)) == max(record['path_fraction'])
-            ]
-            if not ends or 'spontaneous_polarization_C_m2' not in record:
-                continue
-            end = ends[0]
-            model_p = predictor.dipoles([end])[0] / end.get_volume() * units.E_PER_A2_TO_C_PER_M2
+            end = frames[record['end_frame']]
+            model_p = units.dipole_to_polarization(predictor.dipoles([end])[0], end.get_volume())
             dft_p = np.asarray(record['spontaneous_polarization_C_m2'])
             report[path] = {
                 'reference': reference,

@@ -133,7 +133,7 @@ def align_to_references(frames: Sequence[Atoms]) -> tuple[list[Atoms], dict]:
     Returns:
         The frames (same order) and a summary per reference: its offset and, per path, λ, the aligned dipoles
         (e·Å, relative to the reference: ``label − f·q·R``), the largest jump between neighbouring points (fraction
-        of a quantum) and the spontaneous polarization of the end point (C/m²).
+        of a quantum) and the index (``end_frame``) and spontaneous polarization (C/m²) of the end point.
     """
     out = []
     for atoms in frames:
@@ -238,14 +238,14 @@ def _path_report(frames: Sequence[Atoms], plain: Sequence[int], offset: np.ndarr
         if k:
             smallest = quantum * np.linalg.norm(cell, axis=1).min()
             jumps.append(float(np.linalg.norm(relative[-1] - relative[-2]) / smallest))
-    end = frames[plain[-1]] if plain else None
     report = {
         'path_fraction': [float(frames[i].info['path_fraction']) for i in plain],
         'dipole_eA': [d.tolist() for d in relative],
         'max_jump_fraction_of_quantum': max(jumps, default=0.0),
     }
-    if end is not None:
-        report['spontaneous_polarization_C_m2'] = (
-            relative[-1] / end.get_volume() * units.E_PER_A2_TO_C_PER_M2
+    if plain:
+        report['end_frame'] = int(plain[-1])
+        report['spontaneous_polarization_C_m2'] = units.dipole_to_polarization(
+            relative[-1], frames[plain[-1]].get_volume()
         ).tolist()
     return report
