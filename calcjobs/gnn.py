@@ -1,4 +1,4 @@
-"""CalcJobs of the dipole GNN: ``flexo.gnn.train`` and ``flexo.gnn.predict`` (``aiida-flexo gnn ...``)."""
+"""CalcJobs of the dipole GNN: ``flexo.gnn.train``, ``flexo.gnn.eval`` and ``flexo.gnn.predict`` (``aiida-flexo gnn ...``)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,36 @@ class GnnTrainParser(FlexoParser):
         split = self._text('split.json')
         if split:
             self.out('split', orm.Dict(json.loads(split)))
+        return ExitCode(0)
+
+
+class GnnEvalCalculation(FlexoCalcJob):
+    """Errors of a trained dipole GNN on labelled frames (``aiida-flexo gnn eval``): held-out and DFT checks.
+
+    Output ``metrics``: folded dipole MAE/RMSE/max (e·Å) and, when every frame has them, Born-charge errors (e).
+    """
+
+    SUBCOMMAND = ('gnn', 'eval', MODEL_FILE, 'frames.xyz')
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('model', valid_type=orm.SinglefileData, help='A trained dipole GNN (flexo.gnn.train).')
+        spec.input('frames', valid_type=FramesData, help='Frames with DFT dipoles (Born charges optional).')
+        spec.inputs['metadata']['options']['parser_name'].default = 'flexo.gnn.eval'
+        spec.output('metrics', valid_type=orm.Dict, help='dipole_mae_eA, dipole_rmse_eA, ..., bec_mae_e.')
+
+    def write_inputs(self, folder):
+        self.write_text(folder, 'frames.xyz', _frames_text(self.inputs.frames))
+        return [(self.inputs.model.uuid, self.inputs.model.filename, MODEL_FILE)]
+
+    def command_arguments(self):
+        return []
+
+
+class GnnEvalParser(FlexoParser):
+    def parse_summary(self, summary):
+        self.out('metrics', orm.Dict(summary))
         return ExitCode(0)
 
 

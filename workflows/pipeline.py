@@ -2,8 +2,11 @@
 
 Outline: sample configurations (``flexo.sampling``) → label them with DFT (``flexo.label``: GPAW or VASP) → train
 the dipole GNN and the potential (fine-tuned universal potential or Allegro) in parallel (``flexo.gnn.train``, ``flexo.mlip.train``) → check both on
-their held-out frames against the thresholds the user set → one ``flexo.coefficient`` per component, in parallel.
-With ``frames`` (an existing labelled set) sampling and labelling are skipped.
+their held-out frames against the thresholds the user set → one ``flexo.coefficient`` per component, in parallel →
+``flexo.verify`` (``verification=True``): cut-outs of the relaxed supercells labelled with DFT, the models' errors
+there next to their held-out errors, exit 410 when a verification threshold is missed.
+With ``frames`` (an existing labelled set) sampling and labelling are skipped (the labelling inputs are still used
+by the verification).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from aiida_flexo.workflows.flexo_coefficient import FlexoCoefficientWorkChain
 from aiida_flexo.workflows.label import LabelWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
 from aiida_flexo.workflows.sampling import SamplingWorkChain
+from aiida_flexo.workflows.verify import VerifyWorkChain
 
 #: held-out metrics (model, metric key, name, unit): the pipeline's report (those a run has) and its thresholds
 HELD_OUT_METRICS = (
@@ -144,6 +148,24 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
                 'help': 'Flexo coefficient settings; supercell.component is set per component.'
             },
         )
+        spec.input(
+            'verification',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(False),
+            help='After μ, check both models with DFT on cut-outs of the relaxed supercells (flexo.verify, with the '
+            'label.* DFT inputs): the report prints their errors next to the held-out ones.',
+        )
+        spec.expose_inputs(
+            VerifyWorkChain,
+            namespace='verify',
+            include=('cutout', 'thresholds'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Verification settings: cut-outs and thresholds. Energies are compared only when the '
+                'pipeline labelled its own frames (other codes differ by constants per element).',
+            },
+        )
         spec.outline(
             cls.setup,
             if_(cls.needs_dft)(cls.sample, cls.inspect_sample, cls.label, cls.inspect_label),
@@ -153,6 +175,7 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             if_(cls.should_distill)(cls.distill_potential, cls.inspect_distill),
             cls.run_flexo,
             cls.inspect_flexo,
+            if_(cls.should_verify)(cls.verify, cls.inspect_verify),
         )
         spec.output('frames', valid_type=FramesData, help='The labelled frames both models were trained on.')
         spec.output('dipole_model', valid_type=orm.SinglefileData)
@@ -164,6 +187,12 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             help='The distilled Allegro student of mlip_model (distill=True).',
         )
         spec.output('distill_report', valid_type=orm.Dict, required=False)
+        spec.output(
+            'verification',
+            valid_type=orm.Dict,
+            required=False,
+            help='flexo.verify report: errors on DFT-labelled cut-outs, held-out errors, ratios, trusted.',
+        )
         spec.output('gnn_metrics', valid_type=orm.Dict)
         spec.output('mlip_metrics', valid_type=orm.Dict)
         spec.output_namespace(
@@ -182,6 +211,16 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         spec.exit_code(405, 'ERROR_MLIP_NOT_ACCURATE', message='the potential misses a threshold: {message}')
         spec.exit_code(406, 'ERROR_FLEXO_FAILED', message='flexo coefficient(s) failed: {message}')
         spec.exit_code(407, 'ERROR_DISTILLATION_FAILED', message='the distillation failed: {message}')
+        spec.exit_code(
+            408,
+            'ERROR_VERIFICATION_INPUTS',
+            message='verification=True needs DFT inputs to label the cut-outs: give label.engine, '
+            'label.engine_inputs and label.gpaw or label.vasp (get_builder_from_protocol fills them)',
+        )
+        spec.exit_code(409, 'ERROR_VERIFICATION_FAILED', message='the verification could not run: {message}')
+        spec.exit_code(
+            410, 'ERROR_NOT_TRUSTED', message='the DFT check of the final structures failed: {message}'
+        )
 
     @classmethod
     def get_builder_from_protocol(
@@ -238,6 +277,14 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
                 sampling.temperatures = orm.List([])
                 sampling.sampler = orm.Str('mlip')
             builder.sampling = {k: v for k, v in sampling._inputs(prune=True).items() if k != 'structures'}
+        verify = inputs.get('verify') or {}
+        builder.verification = orm.Bool(bool(verify.get('enabled', False)))
+        if builder.verification.value:
+            builder.verify.cutout = orm.Dict(verify.get('cutout') or {})
+            builder.verify.thresholds = orm.Dict(
+                {k: v for k, v in (verify.get('thresholds') or {}).items() if v is not None}
+            )
+        if frames is None or builder.verification.value:  # the DFT settings label the frames and the cut-outs
             label = LabelWorkChain.get_builder_from_protocol(
                 dft_code or code,
                 frames=None,
@@ -287,12 +334,19 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             self.ctx.flexo_structure = self.inputs.structures[sorted(self.inputs.structures)[0]]
         else:
             return self.exit_codes.ERROR_NO_STRUCTURE
+        if self.inputs.verification.value and not self._has_label_inputs():
+            return self.exit_codes.ERROR_VERIFICATION_INPUTS
         if 'frames' in self.inputs:
             self.ctx.frames = self.inputs.frames
             self.report(
                 f'using the given labelled frames <{self.inputs.frames.pk}> ({self.inputs.frames.n_frames} frames)'
             )
         return None
+
+    def _has_label_inputs(self) -> bool:
+        label = self.inputs.get('label') or {}
+        engine = label.get('engine')
+        return bool(engine is not None and 'engine_inputs' in label and label.get(engine.value))
 
     def needs_dft(self):
         return 'frames' not in self.inputs
@@ -481,4 +535,47 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             self.report(f'{node.outputs.coefficient}')
         if failed:
             return self.exit_codes.ERROR_FLEXO_FAILED.format(message='; '.join(failed))
+        return None
+
+    def should_verify(self):
+        return self.inputs.verification.value
+
+    def verify(self):
+        inputs = AttributeDict(self.exposed_inputs(VerifyWorkChain, namespace='verify'))
+        inputs.compare_energy = orm.Bool(self.needs_dft())  # other codes differ by constants per element
+        if not self.needs_dft():
+            self.report('verification: energies not compared (the given frames may come from another code)')
+        inputs.label = self.exposed_inputs(LabelWorkChain, namespace='label')
+        inputs.structures, inputs.supercells = {}, {}
+        for component in self.inputs.components.get_list():
+            node = self.ctx[f'flexo_{component}']
+            inputs.structures[f'mu{component}'] = node.outputs.relaxed_structure
+            inputs.supercells[f'mu{component}'] = node.outputs.supercell
+        inputs.mlip_model = self.ctx.train_mlip.outputs.model
+        inputs.dipole_model = self.ctx.train_gnn.outputs.model
+        inputs.mlip_metrics = self.ctx.train_mlip.outputs.metrics
+        inputs.gnn_metrics = self.ctx.train_gnn.outputs.metrics
+        inputs.code = self.inputs.mlip.code
+        options = scheduler_options(self.inputs.mlip.get('metadata', {}).get('options'))
+        if options:
+            inputs.options = orm.Dict(options)
+        inputs.metadata = {'call_link_label': 'verify', 'label': 'DFT check of the final structures'}
+        node = self.submit(VerifyWorkChain, **inputs)
+        self.report(f'verifying both models with DFT on cut-outs of the relaxed supercells: <{node.pk}>')
+        return ToContext(verification=node)
+
+    def inspect_verify(self):
+        from aiida_flexo.active.verify import summary_lines
+
+        node = self.ctx.verification
+        if 'report' not in node.outputs:
+            return self.exit_codes.ERROR_VERIFICATION_FAILED.format(
+                message=f'<{node.pk}> [{node.exit_status}] {node.exit_message}'
+            )
+        report = node.outputs.report
+        self.out('verification', report)
+        for line in summary_lines(report.get_dict()):
+            self.report(f'verification: {line}')
+        if not report['trusted']:
+            return self.exit_codes.ERROR_NOT_TRUSTED.format(message='; '.join(report['failures']))
         return None

@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     'query': 'aiida_flexo.cli.query:query',
     'quickstart': 'aiida_flexo.cli.quickstart:quickstart',
     'textures': 'aiida_flexo.cli.textures:textures',
+    'active': 'aiida_flexo.cli.active:active',
 }
 
 

@@ -112,10 +112,14 @@ class TeacherSample:
 def _label(atoms: Atoms, calculator, info: dict) -> Atoms:
     """A normalized frame of ``atoms`` with the teacher's energy, forces and stress (eV, eV/Å, eV/Å³)."""
     from aiida_flexo.mlip.calculator import predict
+    from aiida_flexo.mlip.committee import frame_uncertainty
 
     values = predict(calculator, atoms)
     frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell[:], pbc=atoms.pbc)
     frame.info.update(info)
+    frame.info.update(
+        frame_uncertainty(calculator)
+    )  # a committee's force deviation: what active learning scores
     frame.info['energy'] = values['energy']
     frame.arrays['forces'] = values['forces']
     if values['stress'] is not None:

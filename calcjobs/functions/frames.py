@@ -131,7 +131,20 @@ def path_frames(reference: orm.StructureData, target: orm.StructureData, paramet
 
 
 #: info entries of a sampled frame that its labelled copy keeps (where it came from; labels come from the engine)
-SAMPLE_INFO_KEYS = ('path', 'path_fraction', 'path_reference', 'path_perturbation', 'strain_max')
+#: sampling record copied onto labelled frames: reference paths, perturbations, and why active learning chose a frame
+SAMPLE_INFO_KEYS = (
+    'path',
+    'path_fraction',
+    'path_reference',
+    'path_perturbation',
+    'strain_max',
+    'explored_index',
+    'force_std_max_meV_A',
+    'dipole_std_eA',
+    'teacher_source',
+    'temperature_K',
+    'structure_index',
+)
 
 
 @calcfunction

@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tests_helpers import describe_process as describe
 
 from aiida_flexo.cli import main
 from aiida_flexo.resources import bundled_path
@@ -57,8 +58,10 @@ def chain(aiida_profile, daemon_client):
                 'check_fmax': True,
             },
             'thresholds': {'max_dipole_mae_eA': 100.0},
+            # the fast protocol's DFT check: one 5-atom cut-out of the relaxed supercell, GPAW at minimal settings
+            'label': {'engine_inputs': {'cutoff': 250.0, 'kpoints': [2, 2, 2]}},
         },
-        options={name: options for name in ('gnn', 'mlip', 'flexo')},
+        options={name: options for name in ('gnn', 'mlip', 'flexo', 'label')},
     )
     builder.metadata.label = 'tiny pipeline'
     pipeline = submit(builder)
@@ -87,7 +90,9 @@ def chain(aiida_profile, daemon_client):
     gnn = next((n for n in pipeline.called if n.process_label == 'GnnTrainCalculation'), None)
     mlip = next((n for n in pipeline.called if n.process_label == 'MlipTrainCalculation'), None)
     flexo = next((n for n in pipeline.called if n.process_label == 'FlexoCoefficientWorkChain'), None)
+    verify = next((n for n in pipeline.called if n.process_label == 'VerifyWorkChain'), None)
     return {
+        'verify': verify,
         'frames': frames,
         'pipeline': pipeline,
         'gnn': gnn,
@@ -96,30 +101,6 @@ def chain(aiida_profile, daemon_client):
         'code': code,
         'finished_before_restart': finished_before,
     }
-
-
-def describe(node) -> str:
-    """Exit status, message, exception and report of a process and its descendants (for failed assertions)."""
-    from aiida.cmdline.utils.common import get_workchain_report
-
-    lines = [
-        f'{node.process_label}<{node.pk}> [{node.exit_status}] {node.exit_message} {node.exception or ""}'
-    ]
-    for child in getattr(node, 'called_descendants', []):
-        if not child.is_finished_ok:
-            lines.append(
-                f'  {child.process_label}<{child.pk}> [{child.exit_status}] {child.exit_message} {child.exception or ""}'
-            )
-            if not child.is_terminated:  # a process that never ends: where it stands, for the CI log
-                job = (
-                    f' job {child.get_job_id()} {child.get_scheduler_state()}'
-                    if hasattr(child, 'get_job_id')
-                    else ''
-                )
-                lines.append(f'    still {child.process_state}{job} {child.get_process_status() or ""}')
-    if hasattr(node, 'called_descendants'):
-        lines.append(get_workchain_report(node, 'REPORT'))
-    return '\n'.join(lines)
 
 
 def test_pipeline_survives_a_daemon_restart(chain):
@@ -145,6 +126,52 @@ def test_process_reports_tell_what_happened(chain):
     assert 'held-out accuracy: dipole MAE' in report
     assert 'nan' not in report
     assert 'μ3333 =' in get_workchain_report(chain['flexo'], 'REPORT')
+
+
+def test_verification_of_the_relaxed_supercell(chain):
+    """flexo.verify after μ: a DFT-labelled cut-out of the relaxed supercell, both models' errors in the report."""
+    from aiida.cmdline.utils.common import get_workchain_report
+
+    verify = chain['verify']
+    assert verify is not None and verify.is_finished_ok, describe(chain['pipeline'])
+    (cutout,) = verify.outputs.labelled.get_frames()
+    relaxed = chain['flexo'].outputs.relaxed_structure.get_ase()
+    # one unit cell of the relaxed 1×1×4 supercell: its atoms, its positions relative to each other
+    assert sorted(cutout.get_chemical_symbols()) == ['Ba', 'O', 'O', 'O', 'Ti']
+    assert np.allclose(cutout.cell.array[2], relaxed.cell.array[2] / 4)
+    index = np.asarray(verify.outputs.cutouts.get_frames()[0].info['supercell_index'])
+    shift = (cutout.positions - cutout.positions[0]) - (
+        relaxed.positions[index] - relaxed.positions[index[0]]
+    )
+    periods = shift @ np.linalg.inv(relaxed.cell.array)  # equal up to whole periods of the supercell
+    assert np.allclose(periods, np.round(periods), atol=1e-8)
+    assert np.isfinite(cutout.info['energy']) and np.isfinite(cutout.info['dipole']).all()
+    report = chain['pipeline'].outputs.verification.get_dict()
+    assert report['trusted'] and report['n_frames'] == 1
+    # the given frames are QE: energies of another code are not compared, forces and dipoles are
+    assert set(report['metrics']) == {'force_mae_meV_A', 'dipole_mae_eA'}
+    force = report['metrics']['force_mae_meV_A']
+    assert force['verified'] == verify.outputs.mlip_metrics['force_mae_meV_A']
+    assert force['held_out'] == chain['mlip'].outputs.metrics['test']['force_mae_meV_A']
+    assert force['ratio'] == pytest.approx(force['verified'] / force['held_out'])
+    text = get_workchain_report(chain['pipeline'], 'REPORT')
+    assert 'verification: force MAE' in text and 'on 1 DFT frame (held-out' in text
+    assert 'verification: verified: trusted' in text and 'energies not compared' in text
+
+
+def test_verification_threshold_fails_loudly(chain, submit_and_await):
+    """The same verification with a force limit no potential meets: exit 410, the report kept; no DFT rerun."""
+    from aiida import orm
+    from aiida.engine import ProcessState
+
+    builder = chain['verify'].get_builder_restart()
+    builder.thresholds = orm.Dict({'max_force_mae_meV_A': 1e-6})
+    rerun = submit_and_await(builder, state=ProcessState.FINISHED, timeout=300)
+    assert rerun.exit_status == 410, describe(rerun)
+    assert 'force MAE' in rerun.exit_message and 'max_force_mae_meV_A' in rerun.exit_message
+    assert rerun.outputs.report['trusted'] is False
+    dft = [n for n in rerun.called_descendants if n.process_label == 'GpawCalculation']
+    assert dft and all(n.base.caching.is_created_from_cache for n in dft)
 
 
 def test_rerun_reuses_training_and_thresholds_stop_it(chain, submit_and_await):

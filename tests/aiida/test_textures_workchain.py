@@ -18,6 +18,7 @@ import numpy as np
 import psutil
 import pytest
 from click.testing import CliRunner
+from tests_helpers import describe_process as describe
 
 from aiida_flexo.cli import main
 
@@ -169,19 +170,6 @@ def _md_frames(calc) -> int:
         return len(read(path, index=':', format='traj')) if path.exists() else 0
     except Exception:  # noqa: BLE001 - a file being written
         return 0
-
-
-def describe(node) -> str:
-    from aiida.cmdline.utils.common import get_workchain_report
-
-    lines = [
-        f'{node.process_label}<{node.pk}> [{node.exit_status}] {node.exit_message} {node.exception or ""}'
-    ]
-    for child in node.called_descendants:
-        if not child.is_finished_ok:
-            lines.append(f'  {child.process_label}<{child.pk}> [{child.exit_status}] {child.exit_message}')
-    lines.append(get_workchain_report(node, 'REPORT'))
-    return '\n'.join(lines)
 
 
 @pytest.fixture(scope='module')

@@ -1,0 +1,27 @@
+"""Helpers of the daemon tests (importable: ``pythonpath = ["tests"]`` in pyproject.toml)."""
+
+from __future__ import annotations
+
+
+def describe_process(node) -> str:
+    """Exit status, message, exception and report of a process and its descendants (for failed assertions)."""
+    from aiida.cmdline.utils.common import get_workchain_report
+
+    lines = [
+        f'{node.process_label}<{node.pk}> [{node.exit_status}] {node.exit_message} {node.exception or ""}'
+    ]
+    for child in getattr(node, 'called_descendants', []):
+        if not child.is_finished_ok:
+            lines.append(
+                f'  {child.process_label}<{child.pk}> [{child.exit_status}] {child.exit_message} {child.exception or ""}'
+            )
+            if not child.is_terminated:  # a process that never ends: where it stands, for the CI log
+                job = (
+                    f' job {child.get_job_id()} {child.get_scheduler_state()}'
+                    if hasattr(child, 'get_job_id')
+                    else ''
+                )
+                lines.append(f'    still {child.process_state}{job} {child.get_process_status() or ""}')
+    if hasattr(node, 'called_descendants'):
+        lines.append(get_workchain_report(node, 'REPORT'))
+    return '\n'.join(lines)
