@@ -145,7 +145,8 @@ def stage_gnn(args, frames, split) -> dict:
         progress=False,
     )
     metrics = json.loads((out / 'metrics.json').read_text())
-    print(f'GNN: test {metrics.get("test")}', flush=True)
+    test = {k: v for k, v in metrics.items() if k.startswith('test_')}
+    print(f'GNN: {test}', flush=True)
     return {
         'model': str(out / 'model.pt'),
         'metrics': metrics,

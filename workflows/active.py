@@ -419,16 +419,14 @@ class FlexoActiveWorkChain(ProtocolMixin, WorkChain):
         )
         if options.get('models'):
             builder.options = orm.Dict(options['models'])
-        label = LabelWorkChain.get_builder_from_protocol(
+        builder.label = LabelWorkChain.namespace_inputs_from_protocol(
             dft_code or code,
-            frames=None,
             engine=engine,
             protocol=inputs['label_protocol'],
             overrides=inputs.get('label', {}),
             options=options.get('label'),
             potential_family=potential_family,
         )
-        builder.label = {k: v for k, v in label._inputs(prune=True).items() if k != 'frames'}
         return builder
 
     def setup(self):

@@ -141,6 +141,13 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
                 builder.vasp.options = orm.Dict(options)
         return builder
 
+    @classmethod
+    def namespace_inputs_from_protocol(cls, code: orm.AbstractCode, engine: str = 'gpaw', **kwargs) -> dict:
+        """The builder's inputs less ``frames``, for a workflow that exposes this one in a ``label`` namespace and
+        gives the frames itself (keyword arguments as :meth:`get_builder_from_protocol`)."""
+        builder = cls.get_builder_from_protocol(code, None, engine=engine, **kwargs)
+        return {k: v for k, v in builder._inputs(prune=True).items() if k != 'frames'}
+
     def setup(self):
         engine = self.inputs.engine.value
         if engine not in self.inputs or not self.inputs[engine]:

@@ -285,16 +285,14 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
                 {k: v for k, v in (verify.get('thresholds') or {}).items() if v is not None}
             )
         if frames is None or builder.verification.value:  # the DFT settings label the frames and the cut-outs
-            label = LabelWorkChain.get_builder_from_protocol(
+            builder.label = LabelWorkChain.namespace_inputs_from_protocol(
                 dft_code or code,
-                frames=None,
                 engine=engine,
                 protocol=inputs['label_protocol'],
                 overrides=inputs.get('label', {}),
                 options=options.get('label'),
                 potential_family=potential_family,
             )
-            builder.label = {k: v for k, v in label._inputs(prune=True).items() if k != 'frames'}
         builder.gnn.code = code
         builder.gnn.parameters = orm.Dict(inputs['gnn'])
         builder.mlip.code = code

@@ -125,17 +125,20 @@ def quickstart(profile_name: str, out_dir: Path, timeout: float, no_dft: bool) -
     frames.label = 'bundled BaTiO3 frames'
     frames.store()
     options = serial_options(3600)
-    # the potential (fine-tuning, then the supercell relaxation) takes both cores; the GNN trains on one beside it
+    dft = not no_dft and _gpaw_available()
+    # the potential (fine-tuning, then the supercell relaxation) takes both cores; the GNN trains on one beside it;
+    # with GPAW, the pipeline ends with its DFT check (flexo.verify: one 5-atom cut-out of the relaxed supercell)
     builder = FlexoPipelineWorkChain.get_builder_from_protocol(
         code,
         orm.StructureData(ase=builtin('BaTiO3-qe')),
         protocol='fast',
         frames=frames,
-        overrides=QUICKSTART,
+        overrides={**QUICKSTART, 'verify': {'enabled': dft}},
         options={
             'gnn': options,
             'mlip': serial_options(3600, threads=2),
             'flexo': serial_options(3600, threads=2),
+            'label': options,
         },
     )
     builder.metadata.label = 'quickstart: BaTiO3 mu3333'
@@ -153,7 +156,7 @@ def quickstart(profile_name: str, out_dir: Path, timeout: float, no_dft: bool) -
     polarization.metadata.label = 'quickstart: BaTiO3 polarization path (VASP)'
     nodes['polarization'] = submit(polarization)
 
-    if not no_dft and _gpaw_available():
+    if dft:
         from aiida_flexo.workflows.label import LabelWorkChain
 
         dft_frames = FramesData.from_frames(
@@ -241,6 +244,18 @@ def write_report(nodes: dict, out_dir: Path, profile: str, wall_s: float) -> Non
             'loosely: converge μ in the relaxation tolerance before trusting it (`aiida-flexo flexo coefficient '
             '--check-fmax`)'
         )
+    if 'verification' in pipeline.outputs:
+        from aiida_flexo.active.verify import summary_lines
+
+        lines += [
+            '',
+            '## DFT check of the relaxed supercell (flexo.verify)',
+            '',
+            'GPAW labels of a cell cut from the relaxed supercell; the models were trained on Quantum ESPRESSO frames, '
+            "so energies are not compared and part of the difference is the codes'.",
+            '',
+            *[f'- {line}' for line in summary_lines(pipeline.outputs.verification.get_dict())],
+        ]
     polarization = nodes.get('polarization')
     if polarization is not None and polarization.is_finished_ok:
         ps = polarization.outputs.polarization['spontaneous_uC_cm2']

@@ -156,3 +156,22 @@ def test_select_diverse_skips_neighbours_and_respects_the_floor():
     assert select_diverse(scores, k=6, floor=0.0, features=features, min_distance=0.5) == [0, 1, 3, 5]
     with pytest.raises(ValueError, match='not finite'):
         select_diverse([1.0, math.nan], k=1)
+
+
+@pytest.mark.aiida
+def test_verification_cutouts_of_a_superlattice_and_of_a_small_cell(aiida_profile):
+    from aiida import orm
+
+    from aiida_flexo.calcjobs.functions.verify import cutouts_of
+    from aiida_flexo.textures.superlattice import build_superlattice
+
+    lattice = build_superlattice(2, 2, 2, seed='uniform')  # 2×2 in plane, 4 layers: 80 atoms
+    structure = orm.StructureData(ase=lattice.atoms)
+    blocks = cutouts_of(structure, {'grid': list(lattice.grid_shape), 'size': [1, 1, 2], 'count': 2})
+    # blocks start at layers 0 and 2: PbTiO3/PbTiO3 and SrTiO3/SrTiO3; 10 atoms each
+    assert [sorted(set(b.get_chemical_symbols()) - {'Ti', 'O'}) for b in blocks] == [['Pb'], ['Sr']]
+    with pytest.raises(CutoutError, match='no supercell record or grid'):
+        cutouts_of(structure, {})
+    small = orm.StructureData(ase=builtin('BaTiO3'))
+    (whole,) = cutouts_of(small, {})
+    assert len(whole) == 5

@@ -30,6 +30,10 @@ def test_protocols_set_the_route_the_distillation_and_the_tolerance_check(
     assert builder.potential_route.value == 'auto' and builder.distill.value is False
     assert builder.flexo.check_fmax.value is (protocol != 'fast')
     assert 'max_time' in builder.mlip.parameters.get_dict()
+    # the DFT check of the final structures is on; its ratio threshold tightens with the protocol
+    assert builder.verification.value is True and builder.label.engine.value == 'gpaw'
+    expected = {'fast': {}, 'moderate': {'max_ratio': 3.0}, 'precise': {'max_ratio': 2.0}}[protocol]
+    assert builder.verify.thresholds.get_dict() == expected
     custom = FlexoPipelineWorkChain.get_builder_from_protocol(
         flexo_code,
         orm.StructureData(ase=builtin('BaTiO3')),
@@ -49,3 +53,25 @@ def test_unknown_routes_are_refused(aiida_profile, flexo_code):
     assert spec.validator(orm.Str('mace-mp-0'), None).startswith("potential_route 'mace-mp-0'")
     assert spec.validator(orm.Str('allegro'), None) is None
     assert spec.validator(orm.Str('sevennet-l3i5'), None) is None
+
+
+def test_verification_without_dft_inputs_stops_before_any_work(aiida_profile, flexo_code):
+    from aiida import orm
+    from aiida.engine import run_get_node
+
+    from aiida_flexo.data import read_frames
+    from aiida_flexo.flexo.structures import builtin
+    from aiida_flexo.nodes.frames import FramesData
+    from aiida_flexo.resources import bundled_path
+    from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+    frames = FramesData.from_frames(
+        read_frames(bundled_path('BaTiO3_qe_berry_bec.xyz'), index=':4'), source='t'
+    )
+    builder = FlexoPipelineWorkChain.get_builder_from_protocol(
+        flexo_code, orm.StructureData(ase=builtin('BaTiO3')), protocol='fast', frames=frames.store()
+    )
+    del builder.label
+    _, node = run_get_node(builder)
+    assert node.exit_status == 408 and 'label.engine_inputs' in node.exit_message
+    assert not node.called
