@@ -1,13 +1,15 @@
 """``flexo.sampling``: configurations to label: MD at several temperatures plus random perturbations, per phase.
 
-For each input phase: MD at each temperature with the open DFT engine (``flexo.gpaw.base``, for tiny cells) or with
-an existing Allegro potential (``flexo.mlip.md``, cheap, for larger cells), thinned by a decorrelation stride after
-an equilibration skip; plus random atomic displacements and small random strains of the equilibrium cell; plus,
-for every centrosymmetric reference given (``references``), the path from it to each phase with the same atoms
-(interpolated positions and cell, as in a Berry-phase branch calculation, with perturbations along it): the frames
-that fix the absolute polarization of each phase (:mod:`aiida_flexo.polarization.reference`). The output is one
-unlabelled flexo.frames node whose frames record where they came from (``info['origin']``, and ``path``,
-``path_fraction``, ``path_reference`` on a path).
+For each input phase: MD at each temperature with the open DFT engine (``flexo.gpaw.base``, for tiny cells), with
+VASP AIMD (``flexo.vasp.label``, through aiida-vasp) or with an existing Allegro potential (``flexo.mlip.md``,
+cheap, for larger cells), thinned by a decorrelation stride after an equilibration skip (``skip`` counts thinned
+frames: the MD steps kept are ``skip * stride``, ``(skip + 1) * stride``, ...); plus random atomic displacements and
+small random strains of the equilibrium cell; plus, for every centrosymmetric reference given (``references``), the
+path from it to each phase with the same atoms (interpolated positions and cell, as in a Berry-phase branch
+calculation, with perturbations along it): the frames that fix the absolute polarization of each phase
+(:mod:`aiida_flexo.polarization.reference`). The output is one unlabelled flexo.frames node whose frames record
+where they came from (``info['origin']``: ``md_<phase>_<T>K`` for MD, with the step in ``info['md_step']``; and
+``path``, ``path_fraction``, ``path_reference`` on a path).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin
 
-SAMPLERS = ('gpaw', 'mlip')
+SAMPLERS = ('gpaw', 'vasp', 'mlip')
 
 
 def _same_structure(a: orm.StructureData, b: orm.StructureData) -> bool:
@@ -48,8 +50,38 @@ def _validate_sampler(value, _):
     return None if value.value in SAMPLERS else f'unknown sampler "{value.value}": choose one of {SAMPLERS}'
 
 
+def _vasp_workchain():
+    from aiida_flexo.workflows.vasp_label import VaspLabelWorkChain
+
+    return VaspLabelWorkChain
+
+
+def _runs_md(temperatures: orm.List | None, md: orm.Dict | None) -> bool:
+    """Whether the sampling runs MD: at least one temperature and ``md.steps`` > 0."""
+    return bool(temperatures and temperatures.get_list()) and bool(md and int(md.get('steps', 0)) > 0)
+
+
+def _validate_inputs(inputs, _):
+    """Refuse, at submission, MD without the inputs of its sampler (its namespace: code, options, ...)."""
+    sampler = inputs.get('sampler')
+    if sampler is None or sampler.value not in SAMPLERS:
+        return None
+    if _runs_md(inputs.get('temperatures'), inputs.get('md')) and not inputs.get(sampler.value):
+        needs = {
+            'gpaw': 'gpaw.gpaw.code',
+            'vasp': 'vasp.code and vasp.potential_family',
+            'mlip': 'mlip.code and mlip.model',
+        }[sampler.value]
+        return (
+            f'sampler "{sampler.value}" runs MD but no `{sampler.value}` inputs were given: set {needs} '
+            f'(get_builder_from_protocol(..., sampler="{sampler.value}") does), or set temperatures to [] '
+            'for no MD'
+        )
+    return None
+
+
 class SamplingWorkChain(ProtocolMixin, WorkChain):
-    """MD (GPAW or MLIP) at several temperatures and random perturbations of each phase."""
+    """MD (GPAW, VASP or MLIP) at several temperatures and random perturbations of each phase."""
 
     _protocol_name = 'sampling'
 
@@ -58,7 +90,7 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         super().define(spec)
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Phases by name.')
         spec.input(
-            'sampler', valid_type=orm.Str, validator=_validate_sampler, help='MD engine: gpaw or mlip.'
+            'sampler', valid_type=orm.Str, validator=_validate_sampler, help='MD engine: gpaw, vasp or mlip.'
         )
         spec.input('temperatures', valid_type=orm.List, help='MD temperatures, K (empty: no MD).')
         spec.input(
@@ -82,7 +114,8 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
             'engine_inputs',
             valid_type=orm.Dict,
             required=False,
-            help='Engine-neutral DFT settings of the GPAW MD (sampler gpaw).',
+            help='Engine-neutral DFT settings of the DFT MD (samplers gpaw and vasp; its md is set from `md` and '
+            '`temperatures`).',
         )
         spec.expose_inputs(
             GpawBaseWorkChain,
@@ -95,6 +128,16 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
             },
         )
         spec.expose_inputs(
+            _vasp_workchain(),
+            namespace='vasp',
+            exclude=('structure', 'engine_inputs'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'VASP AIMD (sampler vasp): code, potential_family, options, ...',
+            },
+        )
+        spec.expose_inputs(
             MlipMdCalculation,
             namespace='mlip',
             exclude=('structure', 'schedule', 'restart_trajectory'),
@@ -104,6 +147,7 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
                 'help': 'MLIP MD (sampler mlip).',
             },
         )
+        spec.inputs.validator = _validate_inputs
         spec.outline(cls.setup, if_(cls.has_md)(cls.run_md, cls.inspect_md), cls.gather)
         spec.output('frames', valid_type=FramesData, help='Unlabelled frames with their origin.')
         spec.exit_code(400, 'ERROR_SAMPLER_INPUTS_MISSING', message='no inputs for the "{sampler}" sampler')
@@ -125,8 +169,13 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         overrides: dict | None = None,
         options: dict | None = None,
         engine_inputs: dict | None = None,
+        potential_family: str | None = None,
     ):
-        """Builder with the sampling of ``protocol``; ``code`` runs the MD (``aiida-flexo``)."""
+        """Builder with the sampling of ``protocol``; ``code`` runs the MD (``aiida-flexo``, or VASP).
+
+        ``engine_inputs`` (samplers gpaw and vasp): engine-neutral DFT settings (default: the fast protocol);
+        ``potential_family``: the POTCAR family of sampler vasp (default PBE.54).
+        """
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
         builder.structures = structures
@@ -139,6 +188,12 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
             builder.gpaw.gpaw.code = code
             builder.engine_inputs = orm.Dict(engine_inputs or {'protocol': 'fast'})
             builder.gpaw.gpaw.metadata.options = copy.deepcopy(options) if options else serial_options()
+        elif sampler == 'vasp':
+            builder.vasp.code = code
+            builder.vasp.potential_family = orm.Str(potential_family or 'PBE.54')
+            builder.engine_inputs = orm.Dict(engine_inputs or {'protocol': 'fast'})
+            if options:
+                builder.vasp.options = orm.Dict(options)
         else:
             builder.mlip.code = code
             builder.mlip.model = mlip_model
@@ -170,7 +225,24 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         return None
 
     def has_md(self):
-        return bool(self.inputs.temperatures.get_list()) and int(self.inputs.md.get('steps', 0)) > 0
+        return _runs_md(self.inputs.temperatures, self.inputs.md)
+
+    def _dft_md_inputs(self, temperature: float) -> orm.Dict:
+        """Engine-neutral inputs of one DFT MD run: ``engine_inputs`` with its md set by ``md`` (timestep fs,
+        a frame every ``stride`` steps) at ``temperature`` (K); other md settings (thermostat, ...) are kept."""
+        md = self.inputs.md.get_dict()
+        parameters = copy.deepcopy(
+            self.inputs.engine_inputs.get_dict() if 'engine_inputs' in self.inputs else {}
+        )
+        parameters['md'] = {
+            **parameters.get('md', {}),
+            'steps': int(md['steps']),
+            'temperature': float(temperature),
+            'timestep': float(md.get('timestep_fs', 1.0)),
+            'interval': int(md.get('stride', 1)),
+            'seed': int(self.inputs.perturbations.get('seed', 0)),
+        }
+        return orm.Dict(parameters)
 
     def run_md(self):
         md = self.inputs.md.get_dict()
@@ -178,21 +250,16 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
             for temperature in self.inputs.temperatures.get_list():
                 key = f'md_{phase}_{int(round(temperature))}K'
                 if self.inputs.sampler.value == 'gpaw':
-                    parameters = copy.deepcopy(
-                        self.inputs.engine_inputs.get_dict() if 'engine_inputs' in self.inputs else {}
-                    )
-                    parameters['md'] = {
-                        'steps': int(md['steps']),
-                        'temperature': float(temperature),
-                        'timestep': float(md.get('timestep_fs', 1.0)),
-                        'interval': int(md.get('stride', 1)),
-                        'seed': int(self.inputs.perturbations.get('seed', 0)),
-                    }
                     inputs = AttributeDict(self.exposed_inputs(GpawBaseWorkChain, namespace='gpaw'))
                     inputs.gpaw = AttributeDict(inputs.gpaw)
                     inputs.gpaw.structure = structure
-                    inputs.gpaw.parameters = orm.Dict(parameters)
+                    inputs.gpaw.parameters = self._dft_md_inputs(temperature)
                     process = GpawBaseWorkChain
+                elif self.inputs.sampler.value == 'vasp':
+                    process = _vasp_workchain()
+                    inputs = AttributeDict(self.exposed_inputs(process, namespace='vasp'))
+                    inputs.structure = structure
+                    inputs.engine_inputs = self._dft_md_inputs(temperature)
                 else:
                     inputs = AttributeDict(self.exposed_inputs(MlipMdCalculation, namespace='mlip'))
                     inputs.structure = structure
@@ -222,8 +289,12 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
         sets = {}
         for key in self.ctx.md_keys:
             node = self.ctx[key]
-            if self.inputs.sampler.value == 'gpaw':
-                sets[key] = thin_frames(node.outputs.md_frames, orm.Int(1), orm.Int(int(md.get('skip', 0))))
+            if self.inputs.sampler.value in ('gpaw', 'vasp'):
+                # the engine wrote every stride-th step (labelled): drop the equilibration and the labels
+                written = (
+                    node.outputs.md_frames if self.inputs.sampler.value == 'gpaw' else node.outputs.frames
+                )
+                sets[key] = thin_frames(written, orm.Int(1), orm.Int(int(md.get('skip', 0))))
             else:
                 sets[key] = trajectory_to_frames(
                     node.outputs.trajectory, orm.Int(int(md.get('skip', 0))), orm.Str(key)
