@@ -262,20 +262,19 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             builder.frames = frames
         else:
             builder.structures = structures
+            # the AIMD runs with the labelling engine and its settings: GPAW, or VASP through aiida-vasp
             sampling = SamplingWorkChain.get_builder_from_protocol(
-                code,
+                code if engine == 'gpaw' else dft_code or code,
                 structures,
-                sampler='gpaw',
+                sampler=engine,
                 protocol=inputs['sampling_protocol'],
                 overrides=inputs.get('sampling', {}),
                 options=options.get('sampling'),
-                engine_inputs=inputs.get('label', {}).get('engine_inputs') if engine == 'gpaw' else None,
+                engine_inputs=inputs.get('label', {}).get('engine_inputs'),
+                potential_family=potential_family,
             )
             if references:
                 sampling.references = references
-            if engine != 'gpaw':  # VASP MD is not a sampler here: perturbations only
-                sampling.temperatures = orm.List([])
-                sampling.sampler = orm.Str('mlip')
             builder.sampling = {k: v for k, v in sampling._inputs(prune=True).items() if k != 'structures'}
         verify = inputs.get('verify') or {}
         builder.verification = orm.Bool(bool(verify.get('enabled', False)))

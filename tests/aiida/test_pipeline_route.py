@@ -75,3 +75,24 @@ def test_verification_without_dft_inputs_stops_before_any_work(aiida_profile, fl
     _, node = run_get_node(builder)
     assert node.exit_status == 408 and 'label.engine_inputs' in node.exit_message
     assert not node.called
+
+
+def test_vasp_pipelines_sample_with_vasp_aimd(aiida_profile, flexo_code):
+    """engine vasp: the sampling's MD is VASP AIMD with the labelling code and POTCAR family."""
+    from aiida import orm
+
+    from aiida_flexo.flexo.structures import builtin
+    from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+    builder = FlexoPipelineWorkChain.get_builder_from_protocol(
+        flexo_code,  # stands in for the VASP code: the builder only records it
+        orm.StructureData(ase=builtin('BaTiO3')),
+        protocol='fast',
+        engine='vasp',
+        dft_code=flexo_code,
+        potential_family='PBE.64',
+    )
+    assert builder.sampling.sampler.value == 'vasp' and builder.sampling.temperatures.get_list()
+    assert builder.sampling.vasp.code.uuid == flexo_code.uuid
+    assert builder.sampling.vasp.potential_family.value == 'PBE.64'
+    assert builder.label.vasp.potential_family.value == 'PBE.64'
