@@ -25,3 +25,19 @@ def describe_process(node) -> str:
     if hasattr(node, 'called_descendants'):
         lines.append(get_workchain_report(node, 'REPORT'))
     return '\n'.join(lines)
+
+
+def gpaw_available() -> bool:
+    """Whether GPAW can be imported; where ``FLEXO_REQUIRE_GPAW=1`` (``.ci/run``) its absence is an error, so that
+    a CI run cannot pass by skipping every DFT test."""
+    import importlib.util
+    import os
+
+    found = importlib.util.find_spec('gpaw') is not None
+    if not found and os.environ.get('FLEXO_REQUIRE_GPAW') == '1':
+        raise RuntimeError('FLEXO_REQUIRE_GPAW=1 but GPAW is not installed: run bash scripts/install_gpaw.sh')
+    return found
+
+
+#: mark of the tests that run GPAW: skipped where it is missing, an error where FLEXO_REQUIRE_GPAW=1
+GPAW_REASON = 'GPAW is not installed here: run scripts/install_gpaw.sh (CI requires it: FLEXO_REQUIRE_GPAW=1)'

@@ -39,13 +39,13 @@ prod_log=$(mktemp)
 prod_pid=
 if [ "$production" = "1" ] && [ "${FLEXO_TEST_SERIAL:-0}" != "1" ]; then
     echo ">> AiiDA tests on the production profile (PostgreSQL + RabbitMQ), beside the embedded run: log in $prod_log"
-    python -m pytest --profile-kind production -m aiida "$@" >"$prod_log" 2>&1 &
+    python -m pytest --durations=25 --profile-kind production -m aiida "$@" >"$prod_log" 2>&1 &
     prod_pid=$!
 fi
 
 echo ">> tests on the embedded profile (SQLite + ZeroMQ)"
 embedded_status=0
-python -m pytest --profile-kind embedded "$@" || embedded_status=$?
+python -m pytest --durations=25 --profile-kind embedded "$@" || embedded_status=$?
 
 production_status=0
 if [ -n "$prod_pid" ]; then
@@ -54,7 +54,7 @@ if [ -n "$prod_pid" ]; then
     cat "$prod_log"
 elif [ "$production" = "1" ]; then
     echo ">> AiiDA tests on the production profile (PostgreSQL + RabbitMQ)"
-    python -m pytest --profile-kind production -m aiida "$@" || production_status=$?
+    python -m pytest --durations=25 --profile-kind production -m aiida "$@" || production_status=$?
 else
     echo ">> PostgreSQL or RabbitMQ does not answer: production-profile tests skipped"
 fi

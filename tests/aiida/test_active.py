@@ -8,14 +8,18 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from tests_helpers import describe_process
+from tests_helpers import GPAW_REASON, describe_process, gpaw_available
 
 from aiida_flexo.cli import main
 from aiida_flexo.resources import bundled_path
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.aiida,
+    pytest.mark.daemon,
+    pytest.mark.slow,
+    pytest.mark.skipif(not gpaw_available(), reason=GPAW_REASON),
+]
 
-gpaw = pytest.importorskip('gpaw', reason='GPAW is not installed (bash scripts/install_gpaw.sh)')
 
 N_FRAMES = 8
 OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 1200}

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.build import bulk
+from tests_helpers import GPAW_REASON, gpaw_available
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow, pytest.mark.embedded_only]
+pytestmark = [
+    pytest.mark.aiida,
+    pytest.mark.daemon,
+    pytest.mark.slow,
+    pytest.mark.embedded_only,
+    pytest.mark.skipif(not gpaw_available(), reason=GPAW_REASON),
+]
 
-gpaw = pytest.importorskip('gpaw', reason='GPAW is not installed (bash scripts/install_gpaw.sh)')
 
 ENGINE_INPUTS = {
     'protocol': 'fast',

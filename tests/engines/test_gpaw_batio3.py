@@ -15,11 +15,10 @@ Ti 7.0 ± 0.6, Ba 2.7 ± 0.4, O∥ -5.7 ± 0.6, O⊥ -2.1 ± 0.4 e, acoustic sum
 residual of ~0.13 e at h = 0.01 Å: use the central scheme there.)
 """
 
-import importlib.util
-
 import numpy as np
 import pytest
 from ase import Atoms
+from tests_helpers import GPAW_REASON, gpaw_available
 
 from aiida_flexo.data import read_frames
 from aiida_flexo.engines import EngineInputs
@@ -27,10 +26,7 @@ from aiida_flexo.polarization import minimum_image
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec('gpaw') is None,
-        reason='GPAW is not installed here: run scripts/install_gpaw.sh (CI does, so this test runs there)',
-    ),
+    pytest.mark.skipif(not gpaw_available(), reason=GPAW_REASON),
 ]
 
 H = 0.01  # Å, forward displacement along +z

@@ -5,7 +5,6 @@ SCF; the assertions are about consistency (forces against energy differences, fo
 which holds at any cutoff, and about Z*(Si in 3C-SiC)_xx ≈ 2.7 e, which is insensitive to it.
 """
 
-import importlib.util
 import json
 import sys
 
@@ -15,16 +14,14 @@ from ase import Atoms
 from ase.build import bulk
 from ase.io import write
 from click.testing import CliRunner
+from tests_helpers import GPAW_REASON, gpaw_available
 
 from aiida_flexo.data import read_frames
 from aiida_flexo.engines import EngineInputs, ExitCode
 from aiida_flexo.polarization import lattice_shift
 
-HAS_GPAW = importlib.util.find_spec('gpaw') is not None
-needs_gpaw = pytest.mark.skipif(
-    not HAS_GPAW,
-    reason='GPAW is not installed here: run scripts/install_gpaw.sh (CI does, so these tests run there)',
-)
+HAS_GPAW = gpaw_available()
+needs_gpaw = pytest.mark.skipif(not HAS_GPAW, reason=GPAW_REASON)
 
 
 def si2(a: float = 5.43) -> Atoms:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+import aiida_flexo.gnn as gnn
 from aiida_flexo.flexo.run import compute_coefficient
 from aiida_flexo.flexo.structures import cubic_perovskite
 from aiida_flexo.flexo.synthetic import InternalRelaxation, LinearBornChargeModel, perovskite_born_charges
-
-gnn = pytest.importorskip('aiida_flexo.gnn')
-torch = pytest.importorskip('torch')
 
 SHIFTS = {'Ti': 0.6, 'O': -0.25}
 
