@@ -81,7 +81,42 @@ def md_keeps_sites(model: str, steps: int, temperature: float, seed: int = 0) ->
     displacement = final.positions - lattice.atoms.positions
     displacement -= np.round(displacement @ np.linalg.inv(final.cell.array)) @ final.cell.array
     out['max_displacement_A'] = float(np.linalg.norm(displacement, axis=1).max())
+    out['final_structure'] = final
     return out
+
+
+def verify_annealed(process, annealed, grid) -> dict:
+    """flexo.verify of the final models on two 10-atom blocks cut across the layers of the annealed superlattice,
+    labelled with the loop's own DFT settings (energies comparable)."""
+    from aiida import orm
+    from aiida.common import AttributeDict
+    from aiida.engine import submit
+
+    from aiida_flexo.active.verify import summary_lines
+    from aiida_flexo.workflows.verify import VerifyWorkChain
+
+    final = orm.load_node(process.outputs.report['final_models_from'])
+    builder = VerifyWorkChain.get_builder()
+    builder.structures = {'annealed': orm.StructureData(ase=annealed)}
+    builder.cutout = orm.Dict({'grid': list(grid), 'size': [1, 1, 2], 'count': 2, 'max_atoms': 40})
+    builder.mlip_model = process.outputs.mlip_model
+    builder.dipole_model = process.outputs.dipole_models['member_0']
+    builder.mlip_metrics = final.outputs.mlip_metrics
+    builder.gnn_metrics = final.outputs.gnn_metrics['member_0']
+    builder.thresholds = orm.Dict({'max_ratio': 3.0})
+    builder.code = process.inputs.code
+    label = AttributeDict(process.inputs.label)
+    builder.label = {k: label[k] for k in label}
+    node = submit(builder)
+    print(f'submitted flexo.verify <{node.pk}> on the annealed superlattice', flush=True)
+    while not node.is_terminated:
+        time.sleep(10)
+    if 'report' not in node.outputs:
+        return {'pk': node.pk, 'exit_status': node.exit_status, 'message': node.exit_message}
+    report = node.outputs.report.get_dict()
+    for line in summary_lines(report):
+        print(f'verification: {line}', flush=True)
+    return {'pk': node.pk, 'exit_status': node.exit_status, 'report': report}
 
 
 def main() -> None:
@@ -94,7 +129,10 @@ def main() -> None:
     parser.add_argument('--per-generation', type=int, default=4)
     parser.add_argument('--route', default='sevennet-0', help='sevennet-0 (fine-tuned committee) or allegro')
     parser.add_argument('--minutes', type=float, default=4.0, help='training budget of each committee member')
-    parser.add_argument('--md-steps', type=int, default=500)
+    parser.add_argument('--md-steps', type=int, default=200, help='1 fs steps of the 1,000 K check')
+    parser.add_argument(
+        '--md-first-generation', action='store_true', help="also the check with generation 1's potential"
+    )
     parser.add_argument('--pk', type=int, default=None, help='read an earlier flexo.active run instead')
     args = parser.parse_args()
     out = Path(args.out)
@@ -184,11 +222,20 @@ def main() -> None:
         )
         first, final = generations[0].outputs.mlip_model, process.outputs.mlip_model
         summary['md'] = {}
-        for name, model in (('generation_1', first), ('final', final)):
+        runs = (
+            (('generation_1', first), ('final', final)) if args.md_first_generation else (('final', final),)
+        )
+        for name, model in runs:
             path = out / f'{name}_{model.filename}'
             path.write_bytes(model.get_content(mode='rb'))
             summary['md'][name] = md_keeps_sites(str(path), args.md_steps, 1000.0)
+            annealed = summary['md'][name].pop('final_structure', None)
             print(f'1000 K MD, {name} potential: {summary["md"][name]}', flush=True)
+        if annealed is not None:
+            from aiida_flexo.textures.superlattice import build_superlattice
+
+            grid = build_superlattice(2, 2, 2, seed='uniform', substrate='SrTiO3').grid_shape
+            summary['verify_annealed'] = verify_annealed(process, annealed, grid)
     (out / 'summary.json').write_text(json.dumps(summary, indent=2, default=str))
     print(f'wrote {out / "summary.json"}')
 

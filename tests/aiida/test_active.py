@@ -62,8 +62,31 @@ def start_frames(aiida_profile):
 
 
 @pytest.fixture(scope='module')
-def loop(start_frames, flexo_code_module, submit_and_await_module):
-    node = submit_and_await_module(_builder(flexo_code_module, start_frames), timeout=1500)
+def loop(start_frames, flexo_code_module, daemon_client):
+    """flexo.active on tiny settings; the daemon is stopped once the first DFT frame is done, then started again."""
+    import time
+
+    from aiida.engine import submit
+
+    if not daemon_client.is_daemon_running:
+        daemon_client.start_daemon()
+    node = submit(_builder(flexo_code_module, start_frames))
+
+    def wait(condition, what, timeout=1500):
+        start = time.monotonic()
+        while not condition():
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f'{what} not reached after {timeout} s: {describe_process(node)}')
+            time.sleep(1)
+
+    def dft():
+        return [n for n in node.called_descendants if n.process_label == 'GpawCalculation']
+
+    wait(lambda: any(n.is_finished for n in dft()) or node.is_terminated, 'a finished DFT frame')
+    daemon_client.stop_daemon(wait=True)
+    time.sleep(2)
+    daemon_client.start_daemon()
+    wait(lambda: node.is_terminated, 'the end of flexo.active')
     return node
 
 
@@ -93,6 +116,9 @@ def test_one_generation_labels_the_most_uncertain_frames(loop, start_frames):
         assert np.isfinite(atoms.info['energy']) and np.isfinite(atoms.info['dipole']).all()
     # they are the two highest-ranked explored frames
     assert [a.info['explored_index'] for a in new] == scores['selected'][:2]
+    # the daemon restart in the middle of the labelling redid no DFT: one calculation per selected frame
+    dft = [n for n in loop.called_descendants if n.process_label == 'GpawCalculation']
+    assert len(dft) == 2 and all(n.is_finished_ok for n in dft)
     # the frames were added, so the final models were trained on all of them
     final = [n for n in loop.called if n.process_label == 'ActiveGenerationWorkChain']
     assert len(final) == 2 and report['final_models_from'] == final[-1].pk
