@@ -36,5 +36,9 @@ def pto_sto_frame_paths() -> list[Path]:
     return [bundled_path(name) for name in PTO_STO_FRAME_FILES]
 
 
+#: The 8 PbTiO3/SrTiO3 frames flexo.active labelled (GPAW fast, the bundled sets' settings; see SOURCES.md): the
+#: interface cells its committees disagreed on most, with the generation and the deviations that chose them.
+PTO_STO_ACTIVE_FILE = 'PbTiO3_SrTiO3_gpaw_active.xyz'
+
 #: GPAW-labelled BaTiO3 frames along the paths cubic → tetragonal (polar along z and x), 5- and 40-atom cells.
 BTO_GPAW_PATH_FILE = 'BaTiO3_gpaw_paths.xyz'

@@ -91,3 +91,36 @@ def test_both_sets_listed():
     paths = pto_sto_frame_paths()
     assert [p.name for p in paths] == ['PbTiO3_SrTiO3_gpaw_fast.xyz', 'PbTiO3_SrTiO3_gpaw_fast_wide.xyz']
     assert sum(len(read_frames(p, require=('dipole',))) for p in paths) == 67
+
+
+def test_active_learning_frames_share_the_settings_of_the_bundled_sets():
+    """The frames flexo.active added: complete labels, why each was chosen, and energies on the bundled sets' scale
+    (off a per-element reference fitted on the 67 bundled frames by no more than those frames are)."""
+    from aiida_flexo.data import read_frames
+    from aiida_flexo.resources import PTO_STO_ACTIVE_FILE, bundled_path, pto_sto_frame_paths
+
+    added = read_frames(bundled_path(PTO_STO_ACTIVE_FILE), require=('energy', 'forces', 'stress', 'dipole'))
+    assert len(added) == 8 and {a.info['active_generation'] for a in added} == {1, 2}
+    for atoms in added:
+        assert atoms.info['force_std_max_meV_A'] > 0 and atoms.info['dipole_std_eA'] > 0
+        # MD and strained frames, not exploded ones (the ceiling of the selection): |F| of a few eV/Å at most
+        assert np.isfinite(atoms.arrays['forces']).all() and np.abs(atoms.arrays['forces']).max() < 10.0
+    base = [a for path in pto_sto_frame_paths() for a in read_frames(path)]
+    species = ['Pb', 'Sr', 'Ti', 'O']
+
+    def counts(frames):
+        return np.array([[a.get_chemical_symbols().count(s) for s in species] for a in frames], dtype=float)
+
+    energies = np.array([a.info['energy'] for a in base])
+    reference, *_ = np.linalg.lstsq(counts(base), energies, rcond=None)
+
+    def residual(frames):  # eV/atom off the per-element fit
+        labels = np.array([a.info['energy'] for a in frames])
+        return (labels - counts(frames) @ reference) / np.array([len(a) for a in frames])
+
+    # the bundled frames' own spread (perturbations, strains): about -0.2 ... +0.7 eV/atom
+    own = residual(base)
+    new = residual(added)
+    # inside that spread (another code or PAW set would be tens of eV/atom off); MD frames sit low in it
+    assert own.min() - 0.05 < new.min() and new.max() < own.max()
+    assert np.abs(new).max() < 0.3
