@@ -120,7 +120,9 @@ def test_one_generation_labels_the_most_uncertain_frames(loop, start_frames):
     dft = [n for n in loop.called_descendants if n.process_label == 'GpawCalculation']
     assert len(dft) == 2 and all(n.is_finished_ok for n in dft)
     # the frames were added, so the final models were trained on all of them
-    final = [n for n in loop.called if n.process_label == 'ActiveGenerationWorkChain']
+    final = sorted(  # `called` has no order (PostgreSQL returns another than SQLite): by creation
+        (n for n in loop.called if n.process_label == 'ActiveGenerationWorkChain'), key=lambda n: n.ctime
+    )
     assert len(final) == 2 and report['final_models_from'] == final[-1].pk
     training = [n for n in final[-1].called if n.process_label == 'MlipTrainCalculation']
     assert training[0].inputs.frames.uuid == loop.outputs.frames.uuid
