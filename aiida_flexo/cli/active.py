@@ -68,7 +68,7 @@ def select_command(
         fail(str(exc))
     if len(gnn_models) == 1:
         fail('one --gnn gives no deviation: give two or more GNNs of a committee, or none')
-    from aiida_flexo.data import FramesError, read_frames, write_frames
+    from aiida_flexo.data import FramesError, read_frames, without_labels, write_frames
 
     try:
         frames = read_frames(explored)
@@ -89,12 +89,7 @@ def select_command(
         fail(str(exc))
     chosen = []
     for index in scores['selected']:
-        atoms = frames[index].copy()
-        atoms.calc = None
-        for key in ('forces',):
-            atoms.arrays.pop(key, None)
-        for key in ('energy', 'stress'):
-            atoms.info.pop(key, None)
+        atoms = without_labels(frames[index])
         atoms.info['explored_index'] = index
         atoms.info['force_std_max_meV_A'] = scores['force_std_max_meV_A'][index]
         if dipole_std is not None:

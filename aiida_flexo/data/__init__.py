@@ -14,6 +14,7 @@ from aiida_flexo.data.frames import (
     normalize_frame,
     read_frames,
     species_of,
+    without_labels,
     write_frames,
 )
 from aiida_flexo.data.splits import DEFAULT_FRACTIONS, Split, committee_split, make_split
@@ -36,5 +37,6 @@ __all__ = [
     'normalize_frame',
     'read_frames',
     'species_of',
+    'without_labels',
     'write_frames',
 ]

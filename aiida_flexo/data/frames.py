@@ -46,6 +46,18 @@ UNITS: dict[str, str] = {key: unit for key, (_, _, unit) in LABELS.items()}
 FRAME_LABELS = tuple(k for k, (kind, _, _) in LABELS.items() if kind == 'frame')
 ATOM_LABELS = tuple(k for k, (kind, _, _) in LABELS.items() if kind == 'atom')
 
+
+def without_labels(atoms: Atoms) -> Atoms:
+    """A copy of ``atoms`` with no calculator and none of the :data:`LABELS` (a structure to label again)."""
+    plain = atoms.copy()
+    plain.calc = None
+    for key in ATOM_LABELS:
+        plain.arrays.pop(key, None)
+    for key in FRAME_LABELS:
+        plain.info.pop(key, None)
+    return plain
+
+
 _INFO_ALIASES = {'total_energy': 'energy', 'polarization': 'dipole', 'free_energy': 'energy'}
 _ARRAY_ALIASES = {'born_charge': 'born_charges', 'force': 'forces'}
 

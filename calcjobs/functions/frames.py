@@ -6,6 +6,7 @@ import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
 
+from aiida_flexo.data import without_labels
 from aiida_flexo.nodes.frames import FramesData
 
 
@@ -65,13 +66,7 @@ def thin_frames(frames: FramesData, stride: orm.Int, skip: orm.Int) -> FramesDat
     kept = frames.get_frames()[int(skip.value) :: int(stride.value)]
     out = []
     for atoms in kept:
-        plain = atoms.copy()
-        plain.calc = None
-        for key in ('forces', 'born_charges'):
-            plain.arrays.pop(key, None)
-        for key in ('energy', 'stress', 'dipole', 'charge_quantum', 'polarizability'):
-            plain.info.pop(key, None)
-        out.append(plain)
+        out.append(without_labels(atoms))
     if not out:
         raise ValueError(f'no frame left after skipping {skip.value} and thinning by {stride.value}')
     return FramesData.from_frames(out, source=f'every {stride.value}th frame of {frames.uuid}')
