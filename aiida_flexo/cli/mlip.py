@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 
 from aiida_flexo.cli import echo_json, fail
+from aiida_flexo.cli.outputs import refuse_existing
 
 #: a model argument: a file of any kind aiida_flexo.mlip.load_calculator takes, or a pretrained potential's name
 MODEL_ARGUMENT = click.Path(dir_okay=False, path_type=str)
@@ -72,15 +73,6 @@ def _read_structure(path: Path):
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     return atoms
-
-
-def _refuse_existing(overwrite: bool, *paths: Path | None, keep: Path | None = None) -> None:
-    """Stop before any work when an output file exists (unless --overwrite; ``keep``: a file meant to grow)."""
-    if overwrite:
-        return
-    for path in paths:
-        if path is not None and path.exists() and (keep is None or path.resolve() != keep.resolve()):
-            fail(f'{path} exists; choose another file name or pass --overwrite')
 
 
 def _check_species(atoms, calculator) -> None:
@@ -452,7 +444,7 @@ def relax_cmd(
 
     if trajectory is not None and restart_from is not None and trajectory.resolve() == restart_from.resolve():
         fail('--trajectory must differ from --restart-from (the restart file would be overwritten)')
-    _refuse_existing(overwrite, out, trajectory, summary or out.with_suffix('.json'))
+    refuse_existing(overwrite, out, trajectory, summary or out.with_suffix('.json'))
     atoms = _read_structure(restart_from if restart_from is not None else structure)
     calculator = _load(model, device)
     _check_species(atoms, calculator)
@@ -595,7 +587,7 @@ def md_cmd(
         fail(str(exc))
     # a continuation appends to its own trajectory (--restart-from X --out X): that file and its summary go on
     continuing = restart_from is not None and out.resolve() == restart_from.resolve()
-    _refuse_existing(
+    refuse_existing(
         overwrite,
         out,
         final,
