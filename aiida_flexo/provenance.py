@@ -16,6 +16,7 @@ from aiida import orm
 from aiida.common.links import LinkType
 from aiida.tools.graph.graph_traversers import traverse_graph
 
+from aiida_flexo.gates import gate_verdict
 from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 from aiida_flexo.nodes.frames import FramesData
 
@@ -96,6 +97,8 @@ class CoefficientRow:
     max_strain: float | None
     relaxed: bool
     models: dict = field(default_factory=dict)
+    #: the accuracy gate on the models' held-out errors (aiida_flexo.gates.PHYSICAL_GATES): passed True/False/None
+    gate: dict = field(default_factory=dict)
     ctime: str = ''
 
     def as_dict(self) -> dict:
@@ -119,6 +122,7 @@ def list_coefficients(
     rows = []
     for (node,) in qb.iterall():
         attributes = node.base.attributes.all
+        models = _model_metrics(ancestors(node)) if with_models else {}
         rows.append(
             CoefficientRow(
                 pk=node.pk,
@@ -130,7 +134,8 @@ def list_coefficients(
                 repeat=attributes.get('repeat', []),
                 max_strain=attributes.get('max_strain'),
                 relaxed=bool(attributes.get('relaxed', False)),
-                models=_model_metrics(ancestors(node)) if with_models else {},
+                models=models,
+                gate=gate_verdict(models) if with_models else {},
                 ctime=node.ctime.isoformat(timespec='seconds'),
             )
         )

@@ -18,6 +18,7 @@ from aiida.engine import ToContext, WorkChain, if_
 from aiida_flexo.calcjobs.base import scheduler_options
 from aiida_flexo.calcjobs.gnn import GnnTrainCalculation
 from aiida_flexo.calcjobs.mlip import MlipSampleCalculation, MlipTrainCalculation
+from aiida_flexo.gates import HELD_OUT_METRICS, THRESHOLDS, gate_failures
 from aiida_flexo.mlip.route import FINETUNE_BELOW_FRAMES
 from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 from aiida_flexo.nodes.frames import FramesData
@@ -27,16 +28,6 @@ from aiida_flexo.workflows.label import LabelWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
 from aiida_flexo.workflows.sampling import SamplingWorkChain
 from aiida_flexo.workflows.verify import VerifyWorkChain
-
-#: held-out metrics (model, metric key, name, unit): the pipeline's report (those a run has) and its thresholds
-HELD_OUT_METRICS = (
-    ('dipole', 'dipole_mae_eA', 'dipole MAE', 'e·Å'),
-    ('dipole', 'bec_mae_e', 'Z* MAE', 'e'),
-    ('mlip', 'force_mae_meV_A', 'force MAE', 'meV/Å'),
-    ('mlip', 'energy_mae_meV_atom', 'energy MAE', 'meV/atom'),
-)
-#: threshold key (``max_`` + metric key) -> (model, metric key in the held-out metrics, unit)
-THRESHOLDS = {f'max_{key}': (model, key, unit) for model, key, _, unit in HELD_OUT_METRICS}
 
 
 def _validate_thresholds(value, _):
@@ -451,17 +442,20 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         for message in gnn_metrics.get('warnings') or []:
             self.report(f'WARNING dipole GNN: {message}')
         thresholds = self.inputs.thresholds.get_dict() if 'thresholds' in self.inputs else {}
-        for key, limit in thresholds.items():
-            model, metric, unit = THRESHOLDS[key]
-            value = metrics[model].get(metric)
-            if value is not None and value > limit:
-                message = f'{metric} = {value:.4g} {unit} > {limit:.4g} {unit}: add frames or train longer'
-                code = (
-                    self.exit_codes.ERROR_GNN_NOT_ACCURATE
-                    if model == 'dipole'
-                    else self.exit_codes.ERROR_MLIP_NOT_ACCURATE
-                )
-                return code.format(message=message)
+        failures = gate_failures(metrics, thresholds)
+        if failures:
+            message = '; '.join(failures) + ': add frames or train longer'
+            self.report(f'accuracy gate: {message}')
+            code = (
+                self.exit_codes.ERROR_GNN_NOT_ACCURATE
+                if failures[0].startswith('dipole')
+                else self.exit_codes.ERROR_MLIP_NOT_ACCURATE
+            )
+            return code.format(message=message)
+        if thresholds:
+            self.report(
+                'accuracy gate: passed (' + ', '.join(f'{k} {v:g}' for k, v in thresholds.items()) + ')'
+            )
         return None
 
     def should_distill(self):

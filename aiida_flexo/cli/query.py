@@ -17,6 +17,15 @@ def query() -> None:
     """Ask the provenance graph: which frames, codes and models produced a μ, and what used them."""
 
 
+def _gate_text(gate: dict) -> str:
+    """The accuracy gate's verdict on the models behind a μ, for the table."""
+    if gate.get('passed') is None:
+        return 'gate: unknown (no held-out errors)'
+    if gate['passed']:
+        return 'gate: passed'
+    return 'GATE FAILED: ' + '; '.join(gate['failures'])
+
+
 @query.command('list')
 @click.option('--formula', default=None, help='Only this material (empirical formula, e.g. BaO3Ti).')
 @click.option('--component', default=None, help='Only this component (e.g. 3333).')
@@ -45,6 +54,7 @@ def list_command(formula: str | None, component: str | None, profile: str | None
             if row.models
             else '-'
         )
+        models += '; ' + _gate_text(row.gate)
         fit = f'{_fmt(row.mu_fit)} ± {_fmt(row.mu_fit_stderr)}'
         click.echo(
             f'{row.pk:>6}  {row.formula:<10} {row.component:<6} {fit:>18} {_fmt(row.mu_two_point):>9} '

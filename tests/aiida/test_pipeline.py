@@ -17,7 +17,7 @@ from tests_helpers import describe_process as describe
 from aiida_flexo.cli import main
 from aiida_flexo.resources import bundled_path
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
+pytestmark = [pytest.mark.aiida, pytest.mark.backend, pytest.mark.daemon, pytest.mark.slow]
 
 N_FRAMES = 8
 
@@ -57,7 +57,8 @@ def chain(aiida_profile, daemon_client):
                 'relax_parameters': {'fmax': 0.5, 'max_steps': 3},
                 'check_fmax': True,
             },
-            'thresholds': {'max_dipole_mae_eA': 100.0},
+            # tiny models (3 epochs): the fast protocol's physical gates would refuse them before any μ
+            'thresholds': {'max_dipole_mae_eA': 100.0, 'max_force_mae_meV_A': 1e4},
             # the fast protocol's DFT check: one 5-atom cut-out of the relaxed supercell, GPAW at minimal settings
             'label': {'engine_inputs': {'cutoff': 250.0, 'kpoints': [2, 2, 2]}},
         },
@@ -261,7 +262,11 @@ def test_query_cli(chain):
     pk = chain['flexo'].outputs.coefficient.pk
     listed = runner.invoke(main, ['query', 'list', '--json'])
     assert listed.exit_code == 0, listed.output
-    assert pk in [row['pk'] for row in json.loads(listed.output)]
+    row = next(row for row in json.loads(listed.output) if row['pk'] == pk)
+    # the tiny models miss the physical accuracy gates: every μ they produced is flagged in the list
+    assert row['gate']['passed'] is False and row['gate']['failures'], row
+    table = runner.invoke(main, ['query', 'list'])
+    assert 'GATE FAILED' in table.output, table.output
     traced = runner.invoke(main, ['query', 'trace', str(pk)])
     assert traced.exit_code == 0, traced.output
     assert f'pk {chain["frames"].pk}' in traced.output and 'model' in traced.output

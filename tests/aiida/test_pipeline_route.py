@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aiida_flexo.gates import PHYSICAL_GATES
 from aiida_flexo.mlip.route import DEFAULT_UNIVERSAL, FINETUNE_BELOW_FRAMES, choose_route
 
 pytestmark = pytest.mark.aiida
@@ -34,6 +35,13 @@ def test_protocols_set_the_route_the_distillation_and_the_tolerance_check(
     assert builder.verification.value is True and builder.label.engine.value == 'gpaw'
     expected = {'fast': {}, 'moderate': {'max_ratio': 3.0}, 'precise': {'max_ratio': 2.0}}[protocol]
     assert builder.verify.thresholds.get_dict() == expected
+    # accuracy gates on the held-out errors: physical in fast, tighter with the protocol
+    gates = builder.thresholds.get_dict()
+    assert (
+        gates == PHYSICAL_GATES
+        if protocol == 'fast'
+        else all(gates[k] <= v for k, v in PHYSICAL_GATES.items())
+    )
     custom = FlexoPipelineWorkChain.get_builder_from_protocol(
         flexo_code,
         orm.StructureData(ase=builtin('BaTiO3')),
