@@ -134,15 +134,15 @@ def flexo_code(aiida_profile):
 
 
 def pytest_collection_modifyitems(config, items):
-    """On the production profile only the tests marked ``aiida`` run (the others ran on the embedded one), less those
-    marked ``embedded_only``: restart handlers, replayed VASP runs, GPAW labelling and the textures WorkChain test the
-    engines through the daemon, not PostgreSQL or RabbitMQ, which the pipeline (daemon restart included), the
-    potentials' CalcJobs and WorkChain, the set-up command and the frames node exercise on both kinds."""
+    """On the production profile only the tests marked ``backend`` run: those whose behaviour depends on the storage
+    and the broker (the pipeline with a daemon restart, caching and provenance queries; a CalcJob's exit codes
+    through the daemon; the set-up command; the frames node). Every other test, AiiDA ones included, ran on the
+    embedded profile: engines, models and workflows behave the same on both."""
     if config.getoption('--profile-kind') != 'production':
         return
 
     def runs(item) -> bool:
-        return 'aiida' in item.keywords and 'embedded_only' not in item.keywords
+        return 'backend' in item.keywords
 
     deselected = [item for item in items if not runs(item)]
     if deselected:

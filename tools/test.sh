@@ -3,8 +3,9 @@
 #   1. install (tools/install.sh),
 #   2. lint and format check (ruff),
 #   3. every test on the embedded profile (SQLite + ZeroMQ broker, real daemon),
-#   4. the AiiDA tests again on the production profile (PostgreSQL + RabbitMQ, real daemon) when those services
-#      answer on 127.0.0.1:5432 and :5672, side by side with 3 (FLEXO_TEST_SERIAL=1: after it).
+#   4. the backend-dependent AiiDA tests (marker `backend`) again on the production profile (PostgreSQL + RabbitMQ,
+#      real daemon) when those services answer on 127.0.0.1:5432 and :5672, side by side with 3
+#      (FLEXO_TEST_SERIAL=1: after it).
 #      FLEXO_REQUIRE_PRODUCTION=1 makes the services' absence an error (CI sets it).
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -39,7 +40,7 @@ prod_log=$(mktemp)
 prod_pid=
 if [ "$production" = "1" ] && [ "${FLEXO_TEST_SERIAL:-0}" != "1" ]; then
     echo ">> AiiDA tests on the production profile (PostgreSQL + RabbitMQ), beside the embedded run: log in $prod_log"
-    python -m pytest --durations=25 --profile-kind production -m aiida "$@" >"$prod_log" 2>&1 &
+    python -m pytest --durations=25 --profile-kind production -m backend "$@" >"$prod_log" 2>&1 &
     prod_pid=$!
 fi
 
@@ -54,7 +55,7 @@ if [ -n "$prod_pid" ]; then
     cat "$prod_log"
 elif [ "$production" = "1" ]; then
     echo ">> AiiDA tests on the production profile (PostgreSQL + RabbitMQ)"
-    python -m pytest --durations=25 --profile-kind production -m aiida "$@" || production_status=$?
+    python -m pytest --durations=25 --profile-kind production -m backend "$@" || production_status=$?
 else
     echo ">> PostgreSQL or RabbitMQ does not answer: production-profile tests skipped"
 fi

@@ -6,7 +6,7 @@ import pytest
 
 from aiida_flexo.resources import BTO_PATH_STEPS, bundled_path
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon]
+pytestmark = [pytest.mark.aiida, pytest.mark.backend, pytest.mark.daemon]
 
 
 def bto_inputs(flexo_code, steps=BTO_PATH_STEPS):

@@ -12,7 +12,7 @@ from aiida_flexo.cli import main
 from aiida_flexo.data import frames_hash, read_frames, write_frames
 from aiida_flexo.resources import bundled_path
 
-pytestmark = pytest.mark.aiida
+pytestmark = [pytest.mark.aiida, pytest.mark.backend]
 
 BATIO3 = bundled_path('BaTiO3_qe_berry_bec.xyz')
 

@@ -11,7 +11,6 @@ pytestmark = [
     pytest.mark.aiida,
     pytest.mark.daemon,
     pytest.mark.slow,
-    pytest.mark.embedded_only,
     pytest.mark.skipif(not gpaw_available(), reason=GPAW_REASON),
 ]
 

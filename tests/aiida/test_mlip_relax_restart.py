@@ -10,7 +10,7 @@ import numpy as np
 import psutil
 import pytest
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow, pytest.mark.embedded_only]
+pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
 
 
 def rattled_batio3(repeat=(1, 1, 6), seed=3):

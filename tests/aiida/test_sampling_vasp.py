@@ -17,7 +17,7 @@ import pytest
 from vasp.conftest import fake_potcar_family, replay_code  # noqa: F401 - the VASP replay fixtures
 from vasp.vasp_replay_helpers import REPLAY_ROOT, replay_options, structure_from_file
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow, pytest.mark.embedded_only]
+pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
 
 PT111 = REPLAY_ROOT / 'recorded' / 'aimd' / 'Pt111_24H2O_SimSoliqTools'
 CASE = 'pt111_h2o_md'

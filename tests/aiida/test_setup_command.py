@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.aiida
+pytestmark = [pytest.mark.aiida, pytest.mark.backend]
 
 EXE = str(Path(sys.executable).parent / 'aiida-flexo')
 

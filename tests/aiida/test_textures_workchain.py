@@ -22,7 +22,7 @@ from tests_helpers import describe_process as describe
 
 from aiida_flexo.cli import main
 
-pytestmark = [pytest.mark.aiida, pytest.mark.embedded_only]
+pytestmark = [pytest.mark.aiida]
 
 SCHEDULE = [[300.0, 20], [1.0, 20]]
 STRIDE = 5
