@@ -1,7 +1,8 @@
 """Exit statuses of the engine executables (``aiida-flexo engine <engine> INPUT.json``).
 
 The CalcJob parsers map them one-to-one to AiiDA exit codes; ``results.json`` repeats the status and the message.
-1 is left to Python (an unexpected exception with a traceback) and 2 to click (a bad command line).
+1, 2, 70 and 130 are the command line's own (aiida_flexo.cli: a known error with its message, a bad command line,
+an unexpected exception, an interruption).
 """
 
 from __future__ import annotations
