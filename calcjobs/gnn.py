@@ -38,7 +38,8 @@ TRAIN_FLAGS = ('float64',)
 class GnnTrainCalculation(FlexoCalcJob):
     """Train the per-atom dipole GNN on a flexo.frames node (``aiida-flexo gnn train``)."""
 
-    SUBCOMMAND = ('gnn', 'train', 'frames.xyz', '--out', '.', '--quiet')
+    #: the job's own working folder is the output folder (it holds frames.xyz and the submit script: --overwrite)
+    SUBCOMMAND = ('gnn', 'train', 'frames.xyz', '--out', '.', '--quiet', '--overwrite')
     RETRIEVE = (MODEL_FILE, 'metrics.json', 'parity.png', 'split.json', 'log.csv')
 
     @classmethod

@@ -9,6 +9,46 @@ import click
 import numpy as np
 
 from aiida_flexo.cli import echo_json, fail
+from aiida_flexo.cli.outputs import overwrite_option, refuse_existing
+
+
+def _check_device(device: str) -> None:
+    """Stop before any work when torch cannot use ``device`` (e.g. cuda on a CPU build of torch)."""
+    from aiida_flexo.device import DeviceError, check_device
+
+    try:
+        check_device(device)
+    except DeviceError as exc:
+        fail(str(exc))
+
+
+def _model_settings(cutoff: float | None, triplet_cutoff: float | None, use_float64: bool) -> dict:
+    """The GNNConfig fields given on the command line (a resumed run compares them with its checkpoint)."""
+    settings: dict = {}
+    if cutoff is not None:
+        settings['cutoff'] = cutoff
+    if triplet_cutoff is not None:
+        settings['triplet_cutoff'] = triplet_cutoff
+    if use_float64:
+        settings['dtype'] = 'float64'
+    return settings
+
+
+def _model_config(out_dir: Path, settings: dict, resume: bool):
+    """The GNNConfig of a new run, or ``None`` on resume (the checkpoint's, which ``settings`` must not change).
+
+    Raises ``FileNotFoundError``/``ValueError`` (unreadable checkpoint, changed settings, bad values).
+    """
+    from aiida_flexo.gnn import GNNConfig
+    from aiida_flexo.gnn.train import CHECKPOINT_NAME, check_resume_config, read_checkpoint
+
+    if resume:
+        path = out_dir / CHECKPOINT_NAME
+        check_resume_config(GNNConfig.from_dict(read_checkpoint(path)['model_config']), settings, path)
+        return None
+    if 'cutoff' in settings and 'triplet_cutoff' not in settings:
+        settings = dict(settings, triplet_cutoff=min(settings['cutoff'], GNNConfig().triplet_cutoff))
+    return GNNConfig(**settings)
 
 
 @click.group('gnn')
@@ -64,6 +104,7 @@ def gnn() -> None:
     '--max-time', type=float, default=None, help='Stop after this many seconds (checkpoint kept, resumable).'
 )
 @click.option('--resume', is_flag=True, help='Continue from OUT/checkpoint.pt (same data and settings).')
+@overwrite_option('output folder (a non-empty OUT is refused otherwise, unless --resume)')
 @click.option(
     '--reference-offset',
     type=click.Choice(['reference', 'zero', 'learned', 'half-quantum']),
@@ -124,6 +165,7 @@ def train_command(
     label_branches: str | None = None,
     init_model: Path | None = None,
     bond_rcond: float | None = None,
+    overwrite: bool = False,
 ) -> None:
     """Train the dipole GNN on DATA (extxyz with a cell dipole per frame and, optionally, Born charges).
 
@@ -131,21 +173,15 @@ def train_command(
     in e·Å and Born-charge MAE/RMSE in e, on folded residuals), OUT/parity.png, OUT/split.json and OUT/log.csv.
     """
     from aiida_flexo.data import FramesError, read_frames
-    from aiida_flexo.gnn import GNNConfig, TrainConfig, train
+    from aiida_flexo.gnn import TrainConfig, train
+    from aiida_flexo.gnn.train import TrainingDivergedError
 
+    _check_device(device)
+    refuse_existing(overwrite or resume, out_dir, inputs=[data, init_model], folder=True)
     if not 0 <= test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
         fail(
             f'--test-fraction {test_fraction} and --val-fraction {val_fraction} must leave frames for training'
         )
-    model_kwargs = {}
-    if cutoff is not None:
-        model_kwargs['cutoff'] = cutoff
-    if triplet_cutoff is not None:
-        model_kwargs['triplet_cutoff'] = triplet_cutoff
-    elif cutoff is not None:
-        model_kwargs['triplet_cutoff'] = min(cutoff, GNNConfig().triplet_cutoff)
-    if use_float64:
-        model_kwargs['dtype'] = 'float64'
     train_kwargs = {
         'fractions': (1.0 - test_fraction - val_fraction, val_fraction, test_fraction),
         'device': device,
@@ -168,13 +204,13 @@ def train_command(
         if value is not None:
             train_kwargs[name] = value
     try:
-        model_config = GNNConfig(**model_kwargs)
+        model_config = _model_config(out_dir, _model_settings(cutoff, triplet_cutoff, use_float64), resume)
         train_config = TrainConfig(**train_kwargs)
         frames = read_frames(data, require=('dipole',))
         result = train(
             frames, out_dir, model_config, train_config, resume=resume, progress=not quiet, source=str(data)
         )
-    except (FramesError, ValueError, FileNotFoundError) as exc:
+    except (FramesError, ValueError, FileNotFoundError, TrainingDivergedError) as exc:
         fail(str(exc))
     metrics = {k: v for k, v in result.metrics.items() if k not in ('model_config', 'train_config')}
     if as_json:
@@ -182,7 +218,10 @@ def train_command(
         return
     click.echo(f'model:    {out_dir / "model.pt"}')
     for subset in ('train', 'val', 'test'):
-        line = f'{subset:<5}  dipole MAE {metrics.get(f"{subset}_dipole_mae_eA", float("nan")):.4f} e·Å'
+        if not metrics.get(f'{subset}_n_frames'):
+            click.echo(f'{subset:<5}  no frames (fraction 0)')
+            continue
+        line = f'{subset:<5}  dipole MAE {metrics[f"{subset}_dipole_mae_eA"]:.4f} e·Å'
         if f'{subset}_bec_mae_e' in metrics:
             line += f'   Born-charge MAE {metrics[f"{subset}_bec_mae_e"]:.4f} e'
         click.echo(line + f'   ({metrics.get(f"{subset}_n_frames", 0)} frames)')
@@ -214,9 +253,10 @@ def eval_command(model_path: Path, data: Path, as_json: bool, device: str) -> No
     from aiida_flexo.gnn import ModelFileError, load_model
     from aiida_flexo.gnn.evaluate import evaluate_frames
 
+    _check_device(device)
     try:
-        predictor = load_model(model_path, device=device)
         frames = read_frames(data, require=('dipole',))
+        predictor = load_model(model_path, device=device)
         check_frames(frames, source=str(data), species=predictor.species)
         result = evaluate_frames(predictor, frames)
     except (FramesError, ModelFileError, ValueError, FileNotFoundError) as exc:
@@ -257,6 +297,7 @@ def eval_command(model_path: Path, data: Path, as_json: bool, device: str) -> No
 )
 @click.option('--device', default='cpu', show_default=True, help='torch device.')
 @click.option('--chunk-size', type=int, default=None, help='Centre atoms per chunk on large structures.')
+@overwrite_option('output file (--out)')
 def predict_command(
     model_path: Path,
     structure: Path,
@@ -267,6 +308,7 @@ def predict_command(
     index: str,
     device: str,
     chunk_size: int | None,
+    overwrite: bool = False,
 ) -> None:
     """Cell dipole (e·Å) and polarization (C/m²) of STRUCTURE (any ase-readable file) with MODEL.
 
@@ -274,28 +316,22 @@ def predict_command(
     offset to the branch of the training labels (a half quantum, refined in training), which matters only for
     absolute dipoles, never for differences.
     """
-    import numpy as np
-    from ase.io import read
-
-    from aiida_flexo.data import FramesError, check_periodic
+    from aiida_flexo.atomic import write_text
     from aiida_flexo.gnn import ModelFileError, load_model
     from aiida_flexo.gnn.evaluate import prediction_record
 
+    _check_device(device)
+    refuse_existing(overwrite, out_path, inputs=[structure, model_path])
     try:
+        frames = _read_structures(structure, index)
         predictor = load_model(model_path, device=device, chunk_size=chunk_size)
-        try:
-            frames = read(structure, index=index)
-        except Exception as exc:  # noqa: BLE001 - ase raises many types
-            raise FramesError(f'{structure}: could not be read by ase ({type(exc).__name__}: {exc})') from exc
-        frames = frames if isinstance(frames, list) else [frames]
-        records = []
-        for i, atoms in enumerate(frames):
-            where = f'{structure}, frame {i}'
-            check_periodic(atoms, where)
-            records.append(
-                prediction_record(predictor, atoms, per_atom=True, born_charges=with_bec, where=where)
+        records = [
+            prediction_record(
+                predictor, atoms, per_atom=True, born_charges=with_bec, where=f'{structure}, frame {i}'
             )
-    except (FramesError, ModelFileError, ValueError, FileNotFoundError) as exc:
+            for i, atoms in enumerate(frames)
+        ]
+    except (ModelFileError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
 
     def public(record: dict, keep_per_atom: bool) -> dict:
@@ -315,7 +351,7 @@ def predict_command(
     if out_path is not None:
         if out_path.suffix.lower() == '.json':
             full = dict(data, frames=[public(r, True) for r in records])
-            out_path.write_text(json.dumps(full, indent=2))
+            write_text(out_path, json.dumps(full, indent=2))
         else:
             from aiida_flexo.data import write_frames
 
@@ -345,3 +381,22 @@ def predict_command(
                 click.echo(f'  {j:>6} {symbol:<3} {pj[0]: .6f} {pj[1]: .6f} {pj[2]: .6f}')
     if out_path is not None:
         click.echo(f'written: {out_path}')
+
+
+def _read_structures(structure: Path, index: str) -> list:
+    """The frames of ``structure`` (any ase-readable file), each checked (3D periodic, finite positions and cell,
+    not flattened) before any neighbour list; raises :class:`~aiida_flexo.data.FramesError` naming the frame."""
+    from ase.io import read
+
+    from aiida_flexo.data import FramesError, check_periodic
+    from aiida_flexo.data.frames import check_structure
+
+    try:
+        frames = read(structure, index=index)
+    except Exception as exc:  # noqa: BLE001 - ase raises many types
+        raise FramesError(f'{structure}: could not be read by ase ({type(exc).__name__}: {exc})') from exc
+    frames = frames if isinstance(frames, list) else [frames]
+    for i, atoms in enumerate(frames):
+        check_periodic(atoms, f'{structure}, frame {i}')
+        check_structure(atoms, f'{structure}, frame {i}')
+    return frames

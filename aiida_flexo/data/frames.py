@@ -30,6 +30,7 @@ import numpy as np
 from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 
+from aiida_flexo.atomic import write_text
 from aiida_flexo.polarization.quanta import SAFE_CHARGE_QUANTUM
 
 #: label -> (per 'frame' or 'atom', shape per frame/atom, unit)
@@ -147,6 +148,49 @@ def check_periodic(atoms: Atoms, where: str) -> None:
         )
 
 
+#: a 3D periodic cell with less volume per atom (Å³) is flattened or collapsed: solids have more than ~5 Å³ per
+#: atom, and the neighbour list of such a cell needs unbounded memory (a flattened 135-atom cell asked for 245 GB)
+MIN_VOLUME_PER_ATOM = 0.5
+
+
+def check_structure(atoms: Atoms, where: str = 'structure') -> None:
+    """Raise :class:`FramesError` for positions or a cell no model can work on: NaN or infinite positions or cell
+    vectors, or a flattened or collapsed 3D periodic cell (the neighbour list would hang or allocate without
+    bound). Call it before any neighbour list."""
+    positions = np.asarray(atoms.positions, dtype=float)
+    if not np.all(np.isfinite(positions)):
+        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(positions))[:, 0]})[:5]
+        raise FramesError(f'{where}: non-finite atomic positions (atoms {bad}); fix the structure file')
+    cell = np.asarray(atoms.cell[:], dtype=float)
+    if not np.all(np.isfinite(cell)):
+        raise FramesError(f'{where}: non-finite cell vectors; fix the structure file')
+    if not all(atoms.pbc):
+        return
+    volume = abs(float(np.linalg.det(cell)))
+    if volume < 1e-3 or volume < MIN_VOLUME_PER_ATOM * len(atoms):
+        raise FramesError(
+            f'{where}: the periodic cell is degenerate (flattened or collapsed: volume {volume:.3g} Å³, '
+            f'{volume / max(len(atoms), 1):.3g} Å³ per atom); give three independent cell vectors of the real cell'
+        )
+
+
+def check_finite_labels(atoms: Atoms, where: str = 'frame') -> None:
+    """Raise :class:`FramesError` naming the first label of a normalized frame that holds a NaN or infinity."""
+    for key, (kind, _, unit) in LABELS.items():
+        if not has_label(atoms, key):
+            continue
+        value = np.asarray(get_label(atoms, key), dtype=float)
+        if np.all(np.isfinite(value)):
+            continue
+        detail = ''
+        if kind == 'atom':
+            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(value))[:, 0]})[:5]
+            detail = f' (atoms {bad})'
+        raise FramesError(
+            f'{where}: label "{key}" ({unit}) is NaN or infinite{detail}; relabel the frame or drop it'
+        )
+
+
 def has_label(atoms: Atoms, key: str) -> bool:
     """Whether a normalized frame carries ``key``."""
     kind = LABELS[key][0]
@@ -164,7 +208,8 @@ def check_frames(
     source: str = 'frames',
     species: Iterable[str] | None = None,
 ) -> None:
-    """Validate normalized frames: 3D periodic, required labels present, species known.
+    """Validate normalized frames: 3D periodic, finite positions, cell and labels, required labels present, species
+    known.
 
     Raises:
         FramesError: naming the source, the frame index and what is missing, with the fix.
@@ -179,6 +224,8 @@ def check_frames(
     for i, atoms in enumerate(frames):
         where = f'{source}, frame {i}'
         check_periodic(atoms, where)
+        check_structure(atoms, where)
+        check_finite_labels(atoms, where)
         for key in require:
             if not has_label(atoms, key):
                 raise FramesError(
@@ -275,7 +322,7 @@ def write_frames(path: str | Path, frames: Sequence[Atoms]) -> Path:
                     else:
                         cells.append(str(x))
             lines.append(' '.join(cells))
-    path.write_text('\n'.join(lines) + '\n')
+    write_text(path, '\n'.join(lines) + '\n')
     return path
 
 

@@ -72,7 +72,10 @@ class GNNConfig:
         if len(set(self.species)) != len(self.species):
             raise ValueError(f'GNNConfig.species has duplicates: {self.species}')
         if self.cutoff <= 0:
-            raise ValueError(f'cutoff must be positive (Å), got {self.cutoff}')
+            raise ValueError(
+                f'cutoff must be positive (Å), got {self.cutoff}; use a cutoff above the shortest interatomic '
+                'distance of the frames (default 5.0 Å)'
+            )
         if not 0 < self.triplet_cutoff <= self.cutoff:
             raise ValueError(
                 f'triplet_cutoff must lie in (0, cutoff={self.cutoff}] Å, got {self.triplet_cutoff}'

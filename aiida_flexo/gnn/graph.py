@@ -30,6 +30,7 @@ import torch
 from ase import Atoms
 
 from aiida_flexo.data import FramesError, check_periodic
+from aiida_flexo.data.frames import check_structure
 
 _DTYPES = {'float32': torch.float32, 'float64': torch.float64}
 
@@ -201,6 +202,7 @@ def build_graph(
         where: name of the structure in error messages.
     """
     check_periodic(atoms, where)
+    check_structure(atoms, where)  # NaN or a flattened cell: the neighbour list would allocate without bound
     species_index = species_indices(atoms, species, where)
     positions = np.asarray(atoms.positions, dtype=np.float64)
     cell = np.asarray(atoms.cell[:], dtype=np.float64)

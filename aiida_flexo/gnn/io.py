@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from aiida_flexo.atomic import torch_save
 from aiida_flexo.data import Split
 from aiida_flexo.gnn.config import GNNConfig
 from aiida_flexo.gnn.model import DipoleGNN
@@ -77,8 +78,18 @@ def save_model(
         'split': split or {},
         'metrics': {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str, bool))},
     }
-    torch.save(payload, path)
+    torch_save(payload, path)  # atomic: a killed run leaves the old file or the new one, never half of one
     return path
+
+
+def _check_finite_weights(path: Path, state_dict: dict) -> None:
+    """Raise :class:`ModelFileError` when a weight of a model file is NaN or infinite (a diverged training)."""
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelFileError(
+            f'{path} has NaN or infinite weights ({", ".join(bad[:3])}): its training diverged; train it again '
+            '(lower --lr, check the labels)'
+        )
 
 
 def read_model_file(path: str | Path, device: str | torch.device = 'cpu') -> tuple[DipoleGNN, dict]:
@@ -108,6 +119,7 @@ def read_model_file(path: str | Path, device: str | torch.device = 'cpu') -> tup
             f'{path} has format version {payload["format_version"]}, newer than this aiida-flexo understands '
             f'({FORMAT_VERSION}); upgrade aiida-flexo'
         )
+    _check_finite_weights(path, payload['state_dict'])
     config = GNNConfig.from_dict(payload['config'])
     model = DipoleGNN(config)
     model.load_state_dict(payload['state_dict'])

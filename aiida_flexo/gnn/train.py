@@ -29,15 +29,17 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from ase import Atoms
 
 from aiida_flexo import units
+from aiida_flexo.atomic import atomic_path, torch_save, write_text
 from aiida_flexo.data import FramesError, Split, check_frames, frames_hash, has_label, make_split, species_of
 from aiida_flexo.gnn.config import GNNConfig
 from aiida_flexo.gnn.graph import Graph, batch_graphs, build_graph
@@ -53,12 +55,40 @@ from aiida_flexo.gnn.reference import (
 from aiida_flexo.polarization.reference import REFERENCE_BRANCH, align_to_references, has_reference_frame
 
 CHECKPOINT_NAME = 'checkpoint.pt'
+#: what a checkpoint must hold to resume from it
+CHECKPOINT_KEYS = (
+    'model',
+    'ema',
+    'n_steps',
+    'optimizer',
+    'scheduler',
+    'epoch',
+    'best_val',
+    'best_state',
+    'best_epoch',
+    'bad_epochs',
+    'history',
+    'elapsed',
+    'model_config',
+    'split',
+    'training_data_hash',
+)
+#: GNNConfig fields that training sets itself (a resumed run takes them from its checkpoint, whatever was given)
+TRAINING_SET_FIELDS = ('neighbour_norm', 'dipole_offset', 'label_offsets')
 #: the ways dipole labels are compared with the model (:attr:`TrainConfig.label_branches`)
 LABEL_BRANCHES = ('folded', 'reference', 'fixed', 'perovskite-born')
 #: how the labels' reference offset is set (:attr:`TrainConfig.reference_offset`)
 REFERENCE_OFFSETS = ('reference', 'learned', 'zero')
 #: a learned offset further than this (fraction of a quantum) from 0 or ½ is reported as a warning
 OFF_HALF_QUANTUM_WARNING = 0.02
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be resumed from (unreadable, incomplete, or other settings than those given)."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite; no model is saved."""
 
 
 def dipole_residuals(
@@ -221,9 +251,10 @@ def make_samples(
     """
     samples = []
     for i, atoms in enumerate(frames):
-        graph = build_graph(
-            atoms, config.species, config.cutoff, config.triplet_cutoff, device, f'{source}, frame {i}'
-        )
+        where = f'{source}, frame {i}'
+        graph = build_graph(atoms, config.species, config.cutoff, config.triplet_cutoff, device, where)
+        if graph.n_edges == 0:
+            raise FramesError(no_edges_message(atoms, config.cutoff, where))
         born = None
         if has_label(atoms, 'born_charges'):
             born = torch.as_tensor(np.asarray(atoms.arrays['born_charges']), device=device)
@@ -240,6 +271,24 @@ def make_samples(
             )
         )
     return samples
+
+
+def shortest_distance(atoms: Atoms, search: float = 10.0) -> float | None:
+    """The shortest interatomic distance (Å, periodic images included), or ``None`` when none is below ``search``."""
+    from ase.neighborlist import neighbor_list
+
+    distances = neighbor_list('d', atoms, search)
+    return float(distances.min()) if len(distances) else None
+
+
+def no_edges_message(atoms: Atoms, cutoff: float, where: str) -> str:
+    """The error for a frame whose graph has no edge: its shortest distance against the cutoff, and the fix."""
+    shortest = shortest_distance(atoms)
+    distance = f'{shortest:.3f} Å' if shortest is not None else 'more than 10 Å'
+    return (
+        f'{where}: the cutoff {cutoff:g} Å is shorter than the shortest interatomic distance ({distance}), so the '
+        f'model sees no bonds; use a cutoff well above it (--cutoff, default {GNNConfig().cutoff} Å)'
+    )
 
 
 def offset_dipoles(model: DipoleGNN, samples: Sequence[Sample]) -> np.ndarray:
@@ -495,10 +544,11 @@ def update_reference_offset(model: DipoleGNN, residuals: np.ndarray, cells: np.n
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
+    """Write the per-epoch log (CSV) atomically: a killed run leaves the previous complete log."""
     if not history:
         return
     keys = list(history[0])
-    with path.open('w', newline='') as handle:
+    with atomic_path(path) as temporary, temporary.open('w', newline='') as handle:
         writer = csv.DictWriter(handle, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
@@ -506,6 +556,81 @@ def _write_log(path: Path, history: list[dict]) -> None:
 
 def _public(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.startswith('_')}
+
+
+def read_checkpoint(path: str | Path, device: str = 'cpu') -> dict:
+    """The training state of ``path`` (``OUT/checkpoint.pt``) for ``--resume``.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        CheckpointError: the file cannot be read or lacks part of the state (a run killed while writing it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'--resume: no checkpoint at {path}; start without --resume')
+    fix = 'start the training again with --overwrite instead of --resume, or into another --out folder'
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - torch and pickle raise many types for damaged files
+        reason = ' '.join(f'{type(exc).__name__}: {exc}'.split()).split('. ')[0][:160]  # its first sentence
+        raise CheckpointError(f'--resume: {path} cannot be read ({reason}); {fix}') from exc
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise CheckpointError(
+            f'--resume: {path} is not a complete gnn training checkpoint (no {", ".join(missing[:3])}); {fix}'
+        )
+    return checkpoint
+
+
+def check_resume_config(
+    checkpoint_config: GNNConfig, given: GNNConfig | Mapping[str, Any], path: str | Path
+) -> None:
+    """Raise :class:`CheckpointError` when given hyperparameters differ from the checkpoint's: a resumed run keeps
+    its architecture and cutoffs.
+
+    ``given``: a whole config (its ``species`` compared only when not empty; the fields training sets itself never)
+    or only the fields given explicitly (``{'cutoff': 4.0}``: the command-line options).
+    """
+    if isinstance(given, GNNConfig):
+        skip = set(TRAINING_SET_FIELDS) | ({'species'} if not given.species else set())
+        given = {key: value for key, value in given.as_dict().items() if key not in skip}
+    theirs = checkpoint_config.as_dict()
+    keys = [key for key, value in given.items() if theirs[key] != value]
+    if keys:
+        changed = '; '.join(f'{key} {theirs[key]!r} in the checkpoint, {given[key]!r} given' for key in keys)
+        raise CheckpointError(
+            f'--resume: {path} was trained with other settings ({changed}); resume without changing them, or '
+            'start a new run with --overwrite or another --out folder'
+        )
+
+
+def check_split(split: Split, fractions: Sequence[float], source: str = 'frames') -> None:
+    """Raise :class:`FramesError` when a validation or test set with a positive fraction got no frame."""
+    empty = [
+        name
+        for name, fraction, subset in (
+            ('validation', fractions[1], split.val),
+            ('test', fractions[2], split.test),
+        )
+        if fraction > 0 and not subset
+    ]
+    if empty:
+        n_frames = len(split.train) + len(split.val) + len(split.test)
+        raise FramesError(
+            f'{source}: {n_frames} frame(s) are too few for a train/validation/test split (the '
+            f'{" and ".join(empty)} set would be empty): give at least 3 frames, or pass --val-fraction 0 '
+            '--test-fraction 0 to train on all of them without held-out errors'
+        )
+
+
+def check_finite_loss(loss: torch.Tensor, epoch: int, step: int, lr: float, what: str = 'training') -> None:
+    """Raise :class:`TrainingDivergedError` when ``loss`` is NaN or infinite (instead of saving a NaN model)."""
+    if bool(torch.isfinite(loss.detach()).all()):
+        return
+    raise TrainingDivergedError(
+        f'the {what} loss became {float(loss.detach())} at epoch {epoch}, step {step}: the training diverged and '
+        f'no model was saved; lower --lr (now {lr:g}) or check the labels'
+    )
 
 
 def train(
@@ -524,7 +649,8 @@ def train(
         frames: normalized frames (:func:`aiida_flexo.data.read_frames`) with ``dipole`` labels and, for the
             Born-charge loss, ``born_charges``.
         out_dir: output folder (created).
-        model_config: hyperparameters; ``species`` is filled from the frames when empty.
+        model_config: hyperparameters; ``species`` is filled from the frames when empty. On resume the
+            checkpoint's are used; given ones must equal them (except the fields training sets itself).
         train_config: training settings.
         resume: continue from ``out_dir/checkpoint.pt`` (same data, split and settings).
         progress: show a progress bar (stderr).
@@ -532,10 +658,14 @@ def train(
         callback: called with each epoch's log row.
 
     Raises:
-        FramesError: missing labels, non-periodic cells, unknown species, or too few frames.
+        FramesError: missing or non-finite labels, non-periodic cells, unknown species, too few frames for the
+            split, or a cutoff shorter than the shortest interatomic distance.
+        CheckpointError: ``resume`` from an unreadable checkpoint, or with other hyperparameters than its own.
+        TrainingDivergedError: the loss became NaN or infinite (no model is saved).
     """
     from aiida_flexo.gnn.io import save_model
 
+    given_config = model_config
     model_config = copy.deepcopy(model_config) if model_config is not None else GNNConfig()
     train_config = copy.deepcopy(train_config) if train_config is not None else TrainConfig()
     out_dir = Path(out_dir)
@@ -587,19 +717,19 @@ def train(
     checkpoint_path = out_dir / CHECKPOINT_NAME
     checkpoint = None
     if resume:
-        if not checkpoint_path.is_file():
-            raise FileNotFoundError(f'--resume: no checkpoint at {checkpoint_path}; start without --resume')
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        checkpoint = read_checkpoint(checkpoint_path, device)
         if checkpoint['training_data_hash'] != data_hash:
             raise FramesError(
                 f'--resume: {checkpoint_path} was trained on other data (hash {checkpoint["training_data_hash"][:12]}'
                 f' ≠ {data_hash[:12]}); use the same DATA file or start a new --out folder'
             )
         model_config = GNNConfig.from_dict(checkpoint['model_config'])
+        if given_config is not None:
+            check_resume_config(model_config, given_config, checkpoint_path)
         split = Split(**{k: tuple(v) if k != 'seed' else v for k, v in checkpoint['split'].items()})
     else:
         split = make_split(len(frames), train_config.fractions, seed=train_config.seed)
-    split.to_json(out_dir / 'split.json')
+        check_split(split, train_config.fractions, source)
 
     initial = None
     if train_config.init_model and checkpoint is None:
@@ -609,6 +739,8 @@ def train(
         model_config = initial.config
         check_frames(frames, source=source, species=model_config.species)
     samples = make_samples(frames, model_config, device=device, source=source, fold=fold)
+    # written only once the frames passed every check: a refused run leaves its --out folder empty
+    split.to_json(out_dir / 'split.json')
     train_set = [samples[i] for i in split.train]
     val_set = [samples[i] for i in split.val] or train_set
     test_set = [samples[i] for i in split.test]
@@ -732,6 +864,7 @@ def train(
                 bec_projection=signs,
                 fold=fold,
             )
+            check_finite_loss(loss, epoch, n_steps + 1, optimizer.param_groups[0]['lr'])
             loss.backward()
             optimizer.step()
             n_steps += 1
@@ -758,6 +891,7 @@ def train(
             with torch.no_grad():
                 model.dipole_offset.copy_(ema.dipole_offset)
         v_loss, v_parts = val_loss()
+        check_finite_loss(torch.tensor(v_loss), epoch, n_steps, optimizer.param_groups[0]['lr'], 'validation')
         scheduler.step(v_loss)
         improved = v_loss < best_val
         if improved:
@@ -780,7 +914,7 @@ def train(
         history.append(row)
         _write_log(out_dir / 'log.csv', history)
         elapsed = elapsed_before + time.perf_counter() - started
-        torch.save(
+        torch_save(  # atomic: a SIGTERM here leaves the previous checkpoint, never a truncated one
             {
                 'model': model.state_dict(),
                 'ema': ema.state_dict(),
@@ -862,7 +996,7 @@ def train(
         warnings.warn(message, stacklevel=2)
     metrics['model_config'] = model_config.as_dict()
     metrics['train_config'] = asdict(train_config)
-    (out_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2))
+    write_text(out_dir / 'metrics.json', json.dumps(metrics, indent=2))
     save_model(
         out_dir / 'model.pt',
         model,

@@ -155,11 +155,12 @@ def load_calculator(model_path: str | Path, device: str = 'cpu') -> Calculator:
     path = Path(model_path)
     if kind != 'pretrained' and not path.is_file():
         raise ModelError(f'{path}: no such model file')
-    if device.startswith('cuda'):
-        import torch
+    from aiida_flexo.device import DeviceError, check_device
 
-        if not torch.cuda.is_available():
-            raise ModelError(f'device {device!r}: this torch build sees no CUDA GPU; use --device cpu')
+    try:
+        check_device(device)
+    except DeviceError as exc:
+        raise ModelError(str(exc)) from exc
     loader = {
         'pretrained': _load_universal,
         'sevenn': _load_universal,
