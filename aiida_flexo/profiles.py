@@ -11,6 +11,7 @@ Every step is idempotent: what exists and matches is left alone and reported as 
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -37,8 +38,22 @@ PROFILE_OPTIONS = {
 }
 
 
+#: a profile name is also a folder name (storage, repository) and a database name: nothing else is accepted
+PROFILE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
+
+
 class SetupError(RuntimeError):
     """Set-up cannot go on (the message says what is wrong and what to do)."""
+
+
+def validate_profile_name(name: str) -> str:
+    """Return ``name`` when it can name a profile (letters, digits, ``-``, ``_``, ``.``), else raise SetupError."""
+    if not PROFILE_NAME.fullmatch(name):
+        raise SetupError(
+            f'invalid profile name {name!r}: use only letters, digits, "-", "_" and "." (starting with a letter or '
+            'digit), e.g. --profile flexo-2; nothing was created'
+        )
+    return name
 
 
 @dataclass
@@ -211,8 +226,8 @@ def ensure_profile(
         raise SetupError(f'unknown storage "{storage}": choose one of {sorted(STORAGE_BACKENDS)}')
     if broker not in BROKER_BACKENDS:
         raise SetupError(f'unknown broker "{broker}": choose one of {sorted(BROKER_BACKENDS)}')
+    name = validate_profile_name(report.profile)
     config = get_config(create=True)
-    name = report.profile
     storage_backend, broker_backend = STORAGE_BACKENDS[storage], BROKER_BACKENDS[broker]
     if name in config.profile_names:
         profile = config.get_profile(name)
@@ -331,10 +346,12 @@ def setup_profile(
         email: the default user's e-mail.
         workdir: the computer's scratch folder (default: ``<AIIDA_PATH>/.aiida/scratch/<profile>``).
     """
+    # validated before aiida is imported: a bad name leaves no configuration folder and no half-made profile
+    name = validate_profile_name(DEFAULT_PROFILES.get(storage, 'flexo') if profile is None else profile)
     from aiida import load_profile
 
     broker = broker or ('rabbitmq' if storage == 'postgresql' else 'zeromq')
-    report = SetupReport(profile=profile or DEFAULT_PROFILES.get(storage, 'flexo'))
+    report = SetupReport(profile=name)
     ensure_profile(report, storage=storage, broker=broker, email=email)
     load_profile(report.profile, allow_switch=True)
     computer = ensure_computer(report, workdir=workdir)

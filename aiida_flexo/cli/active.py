@@ -8,6 +8,7 @@ import click
 
 from aiida_flexo.cli import echo_json, fail
 from aiida_flexo.cli.frames import load_cli_profile, profile_option
+from aiida_flexo.cli.label import require_daemon
 
 
 @click.group('active')
@@ -230,6 +231,7 @@ def submit_command(
     }
     if budget:
         overrides['dft_budget'] = budget
+    waiting = require_daemon('the active-learning loop')
     frames.label = frames_file.name
     frames.store()
     named = {f's{i}_{a.get_chemical_formula()}': orm.StructureData(ase=a) for i, a in enumerate(structures)}
@@ -242,6 +244,8 @@ def submit_command(
         fail(str(exc))
     builder.metadata.label = f'active learning on {frames_file.name} ({engine}, {protocol})'
     node = submit(builder)
+    if waiting:
+        click.echo(f'Warning: {waiting}', err=True)
     data = {'pk': node.pk, 'frames_pk': frames.pk, 'n_frames': frames.n_frames, 'n_structures': len(named)}
     if as_json:
         echo_json(data)

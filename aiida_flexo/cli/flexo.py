@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from aiida_flexo.cli import echo_json, fail
+from aiida_flexo.cli.outputs import overwrite_option, refuse_existing
 from aiida_flexo.workflows.protocols import protocol_inputs
 
 #: the relaxation of flexo.coefficient's moderate protocol: the CLI's defaults are the WorkChain's
@@ -93,7 +94,10 @@ def _load_dipole(spec: str, bulk, bec_array):
         from aiida_flexo.gnn import load_model
     except ImportError as exc:
         fail(f'the dipole GNN package (aiida_flexo.gnn) cannot be imported: {exc}')
-    return load_model(spec)
+    try:
+        return load_model(spec)
+    except (ValueError, OSError) as exc:  # ModelFileError is a ValueError
+        fail(f'--dipole {spec}: {exc}')
 
 
 def _load_mlip(spec: str | None, device: str):
@@ -113,7 +117,7 @@ def _load_mlip(spec: str | None, device: str):
         fail(f'the MLIP package (aiida_flexo.mlip) cannot be imported: {exc}')
     try:
         return load_calculator(spec, device=device), None
-    except ModelError as exc:
+    except (ModelError, ValueError, OSError) as exc:  # committee and pretrained-name errors are ValueErrors
         fail(f'--mlip {spec}: {exc}')
 
 
@@ -187,6 +191,16 @@ def _common_options(function):
     return function
 
 
+def _check_out_folder(out_dir: Path | None, overwrite: bool = True) -> None:
+    """Stop before any work when ``out_dir`` cannot take the results (a file, inside a file, a result there)."""
+    if out_dir is None:
+        return
+    refuse_existing(overwrite, out_dir, folder=True)
+    ancestor = next((p for p in (out_dir.absolute(), *out_dir.absolute().parents) if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        fail(f'--out {out_dir}: {ancestor} is a file, not a folder: choose another output folder')
+
+
 def _setup(bulk, component, dipole, bec, bec_from_model, mlip, device):
     from aiida_flexo.flexo.convention import Component
 
@@ -220,7 +234,7 @@ def flexo() -> None:
     show_default=True,
     help='Continue the relaxation to fmax/2 and report μ at both tolerances (a warning above 2 % change).',
 )
-@click.option('--overwrite', is_flag=True, help='Replace the results of an earlier run in --out.')
+@overwrite_option('results in a non-empty --out folder')
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary as JSON.')
 def coefficient(
     bulk, component, fix, shape, transverse_repeat, mlip, dipole, bec, bec_from_model, fmax, max_steps, optimizer,
@@ -232,11 +246,7 @@ def coefficient(
     """
     from aiida_flexo.flexo.run import RelaxationNotConvergedError, compute_coefficient, summary
 
-    if out_dir.exists() and not out_dir.is_dir():
-        fail(f'--out {out_dir} is a file; give a folder')
-    if (out_dir / 'result.json').exists() and not overwrite:
-        fail(f'{out_dir} already holds a result; choose another --out or pass --overwrite')
-
+    _check_out_folder(out_dir, overwrite)
     atoms, model, calculator, relaxer, bec_source = _setup(
         bulk, component, dipole, bec, bec_from_model, mlip, device
     )
@@ -319,6 +329,7 @@ def convergence(
     from aiida_flexo.flexo.plots import plot_convergence
     from aiida_flexo.flexo.run import coefficient_runner
 
+    _check_out_folder(out_dir)
     atoms, model, calculator, relaxer, bec_source = _setup(
         bulk, component, dipole, bec, bec_from_model, mlip, device
     )
@@ -389,6 +400,7 @@ def sensitivity(dipole, bulk, repeat, steps, direction, bec, phases, out_dir, as
     """Single-atom sensitivity: Δ(cell dipole) of one displaced atom per species against Z*·u (and a phase report)."""
     from aiida_flexo.flexo.sensitivity import phase_report, single_atom_sensitivity
 
+    _check_out_folder(out_dir)
     atoms = _read_bulk(bulk)
     bec_array = _read_bec(bec, atoms)
     reps = _parse_repeat(repeat)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from aiida_flexo.atomic import atomic_path
 from aiida_flexo.cli import echo_json, fail
+from aiida_flexo.cli.outputs import overwrite_option, refuse_existing
 
 
 def load_cli_profile(profile: str | None) -> None:
@@ -84,8 +86,12 @@ def import_frames(
     'atoms too close; they dominate a force loss). The node keeps every frame.',
 )
 @profile_option
-def export_frames(pk: str, path: Path, profile: str | None, max_force: float | None = None):
-    """Write the frames of a flexo.frames node (pk or uuid) to an extxyz file."""
+@overwrite_option('output file')
+def export_frames(
+    pk: str, path: Path, profile: str | None, max_force: float | None = None, overwrite: bool = False
+) -> None:
+    """Write the frames of a flexo.frames node (pk or uuid) to an extxyz file (an existing one needs --overwrite)."""
+    refuse_existing(overwrite, path)
     load_cli_profile(profile)
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.orm import load_node
@@ -99,7 +105,8 @@ def export_frames(pk: str, path: Path, profile: str | None, max_force: float | N
     if not isinstance(node, FramesData):
         fail(f'node {pk} is a {type(node).__name__}, not a flexo.frames node')
     if max_force is None:
-        node.write_extxyz(path)
+        with atomic_path(path) as temporary:
+            node.write_extxyz(temporary)
         click.echo(f'Wrote {node.n_frames} frames to {path}')
         return
     import numpy as np
@@ -113,7 +120,8 @@ def export_frames(pk: str, path: Path, profile: str | None, max_force: float | N
             dropped.append(index)
         else:
             kept.append(atoms)
-    write_frames(path, kept)
+    with atomic_path(path) as temporary:
+        write_frames(temporary, kept)
     click.echo(
         f'Wrote {len(kept)} of {node.n_frames} frames to {path}; left out (force above {max_force} eV/Å): '
         f'{dropped or "none"}'

@@ -8,6 +8,7 @@ import click
 
 from aiida_flexo.cli import echo_json, fail
 from aiida_flexo.cli.frames import load_cli_profile, profile_option
+from aiida_flexo.cli.label import require_daemon
 
 
 @click.group('textures')
@@ -545,6 +546,7 @@ def submit(
         fail(f'the superlattice cannot be built: {exc}')
 
     load_cli_profile(profile)
+    waiting = require_daemon('the texture workflow')
     from aiida import orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.engine import submit as submit_process
@@ -576,6 +578,8 @@ def submit(
         node = submit_process(builder)
     except ValueError as exc:
         fail(f'flexo.textures rejected the inputs: {exc}')
+    if waiting:
+        click.echo(f'Warning: {waiting}', err=True)
     data = {
         'pk': node.pk,
         'label': node.label,

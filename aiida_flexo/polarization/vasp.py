@@ -15,6 +15,7 @@ import gzip
 import re
 import warnings
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,11 +42,24 @@ class VaspOutputError(ValueError):
 
 
 def _read_text(path: Path) -> str:
+    """The text of an OUTCAR, gunzipped when its name ends in ``.gz``; a corrupt or unreadable file is a clear error."""
     if not path.is_file():
         raise VaspOutputError(f'{path}: no such file; give the path of an OUTCAR (or a folder holding one)')
-    opener = gzip.open if path.suffix == '.gz' else open
-    with opener(path, 'rt', errors='replace') as handle:
-        return handle.read()
+    if path.suffix != '.gz':
+        try:
+            return path.read_text(errors='replace')
+        except OSError as exc:
+            raise VaspOutputError(
+                f'{path}: cannot be read ({exc.strerror or exc}); check its permissions'
+            ) from exc
+    try:
+        with gzip.open(path, 'rt', errors='replace') as handle:
+            return handle.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise VaspOutputError(
+            f'{path} is not a valid gzip file ({exc or type(exc).__name__}): the copy is corrupt or cut short; '
+            f'check it with `gzip -t {path}`, then copy it again or give the uncompressed OUTCAR'
+        ) from exc
 
 
 def resolve_outcar(path: str | Path) -> Path:
@@ -228,21 +242,75 @@ class BornChargesResult:
         return BornChargesResult(self.source, list(self.symbols), corrected, self.epsilon_inf.copy())
 
 
+#: the end of every error about an OUTCAR cut short
+_INCOMPLETE = 'the OUTCAR is incomplete (job killed?): rerun it or point to the OUTCAR of a finished run'
+
+
+def _parse_born_ion(lines: list[str], i: int, path: Path) -> list[list[float]]:
+    """The three rows (field directions) of the ion whose ``ion N`` line is ``lines[i]``."""
+    ion = ' '.join(lines[i].split()[1:2]) or '?'
+    rows = []
+    for line_no in range(i + 1, i + 4):
+        parts = lines[line_no].split() if line_no < len(lines) else []
+        try:
+            if len(parts) != 4:
+                raise ValueError(line_no)
+            rows.append([float(x) for x in parts[1:4]])
+        except ValueError:
+            if line_no >= len(lines) - 1:
+                raise VaspOutputError(
+                    f'{path}: the file ends inside the Born-charge rows of ion {ion} (line {line_no + 1}): '
+                    f'{_INCOMPLETE}'
+                ) from None
+            raise VaspOutputError(
+                f'{path}: line {line_no + 1}: malformed Born-charge row of ion {ion} (expected "row Z_x Z_y Z_z"): '
+                'the OUTCAR is corrupt; rerun or copy it again'
+            ) from None
+    return rows
+
+
 def _parse_born_block(lines: list[str], start: int, path: Path) -> np.ndarray:
+    """The (n_ions, 3, 3) Born charges of the block whose header is ``lines[start]``."""
     charges = []
     i = start + 2  # header, dashes
     while i < len(lines) and lines[i].split()[:1] == ['ion']:
-        rows = []
-        for k in range(1, 4):
-            parts = lines[i + k].split()
-            if len(parts) < 4:
-                raise VaspOutputError(f'{path}: Born-charge block ends early at line {i + k + 1}')
-            rows.append([float(x) for x in parts[1:4]])
-        charges.append(rows)
+        charges.append(_parse_born_ion(lines, i, path))
         i += 4
     if not charges:
-        raise VaspOutputError(f'{path}: empty Born-charge block at line {start + 1}')
+        raise VaspOutputError(f'{path}: empty Born-charge block at line {start + 1}; {_INCOMPLETE}')
     return np.array(charges)
+
+
+def _ion_count(path: Path, text: str) -> tuple[int, str] | None:
+    """Number of ions of the run and where it was read: NIONS, "ions per type", else the structure; None if unknown."""
+    nions = re.search(r'NIONS\s*=\s*(\d+)', text)
+    if nions:
+        return int(nions.group(1)), 'NIONS'
+    per_type = re.search(r'ions per type\s*=([ \t\d]+)', text)
+    if per_type:
+        return sum(int(x) for x in per_type.group(1).split()), '"ions per type"'
+    try:
+        return len(_read_structure(path)), 'the structure'
+    except VaspOutputError:
+        return None
+
+
+def _check_born_count(path: Path, text: str, born: np.ndarray, block_end: int, n_lines: int) -> None:
+    """One Born-charge tensor per ion, and the block not at the very end of the file, or a clear error.
+
+    A run killed while printing leaves the first ions only, or a last row cut inside a number.
+    """
+    counted = _ion_count(path, text)
+    if counted is not None and counted[0] != len(born):
+        n_ions, source = counted
+        end = _INCOMPLETE if len(born) < n_ions else 'the OUTCAR is corrupt; rerun or copy it again'
+        raise VaspOutputError(
+            f'{path}: Born charges for {len(born)} ions but the run has {n_ions} ions ({source}): {end}'
+        )
+    if block_end >= n_lines:
+        raise VaspOutputError(
+            f'{path}: the file ends right after the Born charges of ion {len(born)}: {_INCOMPLETE}'
+        )
 
 
 def _parse_matrix_after(lines: list[str], start: int, path: Path) -> np.ndarray:
@@ -281,6 +349,7 @@ def read_born_charges_outcar(path: str | Path) -> BornChargesResult:
             'or LCALCEPS = .TRUE. to get Born charges'
         )
     born = _parse_born_block(lines, born_starts[-1], path)
+    _check_born_count(path, text, born, born_starts[-1] + 2 + 4 * len(born), len(lines))
     if not eps_starts:
         raise VaspOutputError(f'{path}: Born charges found but no "{_RE_EPS_HEADER}" block')
     epsilon = _parse_matrix_after(lines, eps_starts[-1], path)
@@ -309,6 +378,11 @@ def read_born_charges_vasprun(path: str | Path) -> BornChargesResult:
         raise VaspOutputError(f'{path}: Born charges found but no epsilon varray')
     epsilon = np.array([[float(x) for x in v.text.split()] for v in eps_nodes[-1].findall('v')])
     symbols = [rc.findall('c')[0].text.strip() for rc in root.findall(".//array[@name='atoms']/set/rc")]
+    if symbols and len(symbols) != len(born):
+        raise VaspOutputError(
+            f'{path}: Born charges for {len(born)} ions but the run has {len(symbols)} ions: the file is '
+            'incomplete (job killed?); rerun it or point to the vasprun.xml of a finished run'
+        )
     return BornChargesResult(str(path), symbols, born, epsilon)
 
 

@@ -78,7 +78,8 @@ def test_cli_import_and_export(tmp_path, batio3_frames):
     # --max-force leaves out the frames with a larger force component, and says which
     largest = [float(np.abs(f.arrays['forces']).max()) for f in batio3_frames[:4]]
     limit = float(np.median(largest))
-    result = runner.invoke(main, ['frames', 'export', str(data['pk']), str(out), '--max-force', str(limit)])
+    args = ['frames', 'export', str(data['pk']), str(out), '--max-force', str(limit), '--overwrite']
+    result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     dropped = [i for i, f in enumerate(largest) if f > limit]
     assert dropped and f'left out (force above {limit} eV/Å): {dropped}' in result.output
