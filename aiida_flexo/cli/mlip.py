@@ -228,9 +228,14 @@ def train_cmd(
     OUT/learning_curve.csv.
     """
     from aiida_flexo.data import FramesError, read_frames
+    from aiida_flexo.device import DeviceError, check_device
     from aiida_flexo.mlip import MissingSpeciesError, ModelError, TrainingError, TrainingSettings
     from aiida_flexo.mlip.route import train_potential
 
+    try:
+        check_device(device)
+    except DeviceError as exc:
+        fail(str(exc))
     if committee is not None and committee < 2:
         fail(
             f'--committee {committee}: a committee needs at least 2 models to estimate an uncertainty; omit '
@@ -414,6 +419,13 @@ def _write_structure(atoms, path: Path) -> None:
 )
 @click.option('--device', default='cpu', show_default=True, help='torch device.')
 @click.option(
+    '--stall-steps',
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help='Watchdog: stop (exit status 3) when the largest force has not fallen by 1 %% for this many steps; 0: off.',
+)
+@click.option(
     '--overwrite', is_flag=True, help='Replace existing output files (structure, trajectory, summary).'
 )
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
@@ -431,6 +443,7 @@ def relax_cmd(
     summary: Path | None,
     log: Path | None,
     device: str,
+    stall_steps: int,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -459,6 +472,7 @@ def relax_cmd(
             relax_cell=relax_cell,
             trajectory=trajectory,
             log=log,
+            stall_steps=stall_steps or None,
         )
     except RelaxationError as exc:
         fail(str(exc), EXIT_UNSTABLE)
@@ -487,6 +501,11 @@ def relax_cmd(
         click.echo(
             f'{state} in {result.n_steps} steps: E = {result.energy:.6f} eV, max |F| (free atoms) = '
             f'{result.max_force:.4g} eV/Å; wrote {out} and {summary}'
+        )
+    if result.stalled:
+        fail(
+            f'not converged: {result.stalled}; continue with --restart-from {trajectory or out}',
+            EXIT_NOT_CONVERGED,
         )
     if not result.converged:
         fail(

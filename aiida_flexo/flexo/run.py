@@ -68,6 +68,7 @@ def relax_structure(
         'max_force_eV_A': float(result.max_force),
         'converged': bool(result.converged),
         'n_steps': int(result.n_steps),
+        'stalled': result.stalled,
     }
     return result.atoms, info
 
@@ -380,6 +381,7 @@ def compute_coefficient(
                 f'the supercell relaxation did not reach fmax {options.get("fmax", 0.01)} eV/Å in {info.get("n_steps")} '
                 f'steps (max force {info.get("max_force_eV_A"):.3g} eV/Å): a μ from an unrelaxed structure is not '
                 'reported; raise max_steps (the trajectory is kept to inspect), or check the potential'
+                + (f' ({info["stalled"]})' if info.get('stalled') else '')
             )
     else:
         relaxed = supercell.atoms.copy()

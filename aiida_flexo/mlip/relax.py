@@ -18,6 +18,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms
 
+from aiida_flexo.data.frames import check_structure  # shared with the GNN; md and the CLI import it from here
 from aiida_flexo.mlip.committee import frame_uncertainty
 
 #: Optimizer names accepted by :func:`relax` (case-insensitive) -> ase class path.
@@ -26,6 +27,15 @@ OPTIMIZERS = {'FIRE': 'ase.optimize.FIRE', 'BFGS': 'ase.optimize.BFGS', 'LBFGS':
 
 class RelaxationError(RuntimeError):
     """The relaxation could not continue (NaN energy/forces, an exploding structure)."""
+
+
+class _Stalled(Exception):
+    """Raised inside the optimizer loop by the watchdog; :func:`relax` turns it into ``stalled``."""
+
+
+#: the watchdog's default: stop when the largest free force has not fallen by STALL_GAIN for this many steps
+STALL_STEPS = 200
+STALL_GAIN = 0.01
 
 
 @dataclass
@@ -43,6 +53,7 @@ class RelaxResult:
         max_stress: largest absolute stress component, eV/Å³ (``None`` unless the cell was relaxed).
         uncertainty: with a committee, the force deviation of the final frame (:func:`frame_uncertainty` keys)
             and ``force_std_max_along_path_meV_A``; every trajectory frame carries its own in ``atoms.info``.
+        stalled: why the watchdog stopped a relaxation that made no progress (``None``: it did not).
     """
 
     atoms: Atoms
@@ -53,6 +64,7 @@ class RelaxResult:
     fixed_indices: list[int] = field(default_factory=list)
     max_stress: float | None = None
     uncertainty: dict | None = None
+    stalled: str | None = None
 
     def summary(self) -> dict:
         """JSON-ready summary (energy eV, forces eV/Å, stress eV/Å³ and GPa)."""
@@ -69,6 +81,7 @@ class RelaxResult:
             'max_stress_GPa': None if self.max_stress is None else self.max_stress * EV_PER_A3_TO_GPA,
             'cell': np.asarray(self.atoms.cell[:]).tolist(),
             'uncertainty': self.uncertainty,
+            'stalled': self.stalled,
         }
 
 
@@ -132,22 +145,6 @@ def _check_indices(indices: Sequence[int], n: int) -> list[int]:
     if bad:
         raise ValueError(f'fix indices {bad} out of range for a structure of {n} atoms (valid: 0..{n - 1})')
     return sorted({i % n for i in indices})
-
-
-def check_structure(atoms: Atoms, where: str = 'structure') -> None:
-    """Raise ``ValueError`` for positions or a cell a potential cannot work on (NaN, inf, a flat periodic cell):
-    the neighbour list would otherwise hang or allocate without bound."""
-    if not np.all(np.isfinite(atoms.positions)):
-        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(atoms.positions))[:, 0]})[:5]
-        raise ValueError(f'{where}: non-finite atomic positions (atoms {bad}); fix the structure file')
-    cell = np.asarray(atoms.cell[:], dtype=float)
-    if not np.all(np.isfinite(cell)):
-        raise ValueError(f'{where}: non-finite cell vectors; fix the structure file')
-    if all(atoms.pbc) and abs(np.linalg.det(cell)) < 1e-3:
-        raise ValueError(
-            f'{where}: the periodic cell is degenerate (volume {abs(np.linalg.det(cell)):.2g} Å³); give three '
-            'independent cell vectors'
-        )
 
 
 def read_structure(path: str | Path, index: int | str = -1) -> Atoms:
@@ -221,6 +218,7 @@ def relax(
     relax_cell: bool = False,
     trajectory: str | Path | None = None,
     log: str | Path | None = None,
+    stall_steps: int | None = STALL_STEPS,
 ) -> RelaxResult:
     """Relax ``atoms`` (not modified) with ``calculator``.
 
@@ -237,6 +235,9 @@ def relax(
         relax_cell: also relax the cell (``ase.filters.FrechetCellFilter``, zero target stress).
         trajectory: ase ``.traj`` file written frame by frame as the optimizer goes (overwritten).
         log: optimizer log file (``None``: no log; ``'-'``: stdout).
+        stall_steps: watchdog: stop (not converged, ``stalled`` says why) when the largest free force has not
+            fallen by 1 % below its best value for this many steps (``None`` or 0: no watchdog). A relaxation
+            oscillating on a rough potential then ends in minutes instead of at the walltime.
 
     Returns:
         :class:`RelaxResult`.
@@ -294,8 +295,27 @@ def relax(
                 traj.write(work)
 
         opt.attach(record, interval=1)
+        progress = {'best': math.inf, 'step': 0}
+
+        def watchdog() -> None:
+            force = free_max_force(work.get_forces(apply_constraint=False), fixed)
+            if force < progress['best'] * (1.0 - STALL_GAIN):
+                progress.update(best=force, step=opt.nsteps)
+            elif opt.nsteps - progress['step'] >= stall_steps:
+                raise _Stalled(
+                    f'no progress in {stall_steps} steps: the largest free force stayed above '
+                    f'{progress["best"]:.4g} eV/Å since step {progress["step"]} (a rough or unstable potential, '
+                    'or a tolerance below its noise)'
+                )
+
+        if stall_steps:
+            opt.attach(watchdog, interval=1)
         check_finite()
-        converged = bool(opt.run(fmax=fmax, steps=max_steps))
+        stalled = None
+        try:
+            converged = bool(opt.run(fmax=fmax, steps=max_steps))
+        except _Stalled as exc:
+            converged, stalled = False, str(exc)
         n_steps = int(opt.nsteps)
     finally:
         if traj is not None:
@@ -322,6 +342,7 @@ def relax(
         fixed_indices=fixed,
         max_stress=float(np.max(np.abs(stress))) if (relax_cell and stress is not None) else None,
         uncertainty=_uncertainty_summary(calculator, deviations),
+        stalled=stalled,
     )
 
 

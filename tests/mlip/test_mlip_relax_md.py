@@ -217,3 +217,32 @@ def test_restart_frame_of_a_damaged_trajectory(tmp_path):
     assert np.array_equal(last.positions, frames[-2].positions)
     with pytest.raises(FileNotFoundError, match='no such structure file'):
         read_structure(tmp_path / 'missing.traj')
+
+
+class NoisyCalculator(Calculator):
+    """EMT plus random forces of ``noise`` eV/Å per component: a potential too rough to converge below its noise."""
+
+    implemented_properties = ['energy', 'forces', 'stress']
+
+    def __init__(self, noise: float = 0.3, seed: int = 0):
+        super().__init__()
+        self.noise, self.rng, self.emt = noise, np.random.default_rng(seed), EMT()
+
+    def calculate(self, atoms=None, properties=('energy',), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.emt.calculate(atoms, ['energy', 'forces'], system_changes)
+        forces = self.emt.results['forces'] + self.rng.normal(0.0, self.noise, (len(atoms), 3))
+        self.results = {'energy': self.emt.results['energy'], 'forces': forces, 'stress': np.zeros(6)}
+
+
+def test_watchdog_stops_a_relaxation_without_progress():
+    """A tolerance below the potential's noise never converges: the watchdog ends it long before max_steps."""
+    result = relax(rattled_alloy(), NoisyCalculator(), fmax=0.01, max_steps=2000, stall_steps=30)
+    assert not result.converged and result.stalled and 'no progress in 30 steps' in result.stalled
+    assert result.n_steps < 300
+    assert result.summary()['stalled'] == result.stalled
+    # without the watchdog it runs to max_steps; a converging relaxation never trips it
+    assert (
+        relax(rattled_alloy(), NoisyCalculator(), fmax=0.01, max_steps=100, stall_steps=None).n_steps == 100
+    )
+    assert relax(rattled_alloy(), EMT(), fmax=0.005, stall_steps=30).stalled is None
