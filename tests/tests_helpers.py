@@ -41,3 +41,22 @@ def gpaw_available() -> bool:
 
 #: mark of the tests that run GPAW: skipped where it is missing, an error where FLEXO_REQUIRE_GPAW=1
 GPAW_REASON = 'GPAW is not installed here: run scripts/install_gpaw.sh (CI requires it: FLEXO_REQUIRE_GPAW=1)'
+
+
+def record_timings(node, what: str) -> None:
+    """Append the wall time of ``node``'s descendants (s, by process) to the file $FLEXO_TEST_TIMINGS, if set: where
+    a daemon test spends its time (CI time budget)."""
+    import os
+    from collections import defaultdict
+
+    target = os.environ.get('FLEXO_TEST_TIMINGS')
+    if not target:
+        return
+    totals: dict[str, list[float]] = defaultdict(list)
+    for child in node.called_descendants:
+        totals[child.process_label].append((child.mtime - child.ctime).total_seconds())
+    lines = [f'{what}: {node.process_label}<{node.pk}> {(node.mtime - node.ctime).total_seconds():.0f} s']
+    for label, times in sorted(totals.items(), key=lambda item: -sum(item[1])):
+        lines.append(f'  {label:<32} n={len(times):<3} sum {sum(times):7.1f} s  max {max(times):6.1f} s')
+    with open(target, 'a') as stream:
+        stream.write('\n'.join(lines) + '\n')

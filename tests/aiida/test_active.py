@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from tests_helpers import GPAW_REASON, describe_process, gpaw_available
+from tests_helpers import GPAW_REASON, describe_process, gpaw_available, record_timings
 
 from aiida_flexo.cli import main
 from aiida_flexo.resources import bundled_path
@@ -87,6 +87,7 @@ def loop(start_frames, flexo_code_module, daemon_client):
     time.sleep(2)
     daemon_client.start_daemon()
     wait(lambda: node.is_terminated, 'the end of flexo.active')
+    record_timings(node, 'test_active')
     return node
 
 
