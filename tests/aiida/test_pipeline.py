@@ -207,7 +207,10 @@ def test_training_calcjobs(chain):
     assert mlip.outputs.model.filename == 'model.nequip.zip'
     assert 'from_potential' not in mlip.inputs.parameters.get_dict()
     metrics = mlip.outputs.metrics.get_dict()
-    assert metrics['route'] == 'allegro' and metrics['n_train'] + metrics['n_val'] + metrics['n_test'] == N_FRAMES
+    assert (
+        metrics['route'] == 'allegro'
+        and metrics['n_train'] + metrics['n_val'] + metrics['n_test'] == N_FRAMES
+    )
     assert np.isfinite(metrics['test']['force_mae_meV_A'])
 
 
