@@ -239,18 +239,14 @@ def _potential_frame(atoms: Atoms, labels: Sequence[str]) -> Atoms:
 def check_training_frames(
     frames: Sequence[Atoms], settings: TrainingSettings, source: str = 'frames'
 ) -> None:
-    """Raise :class:`FramesError` unless the frames can train a potential with ``settings``."""
+    """Raise :class:`FramesError` unless the frames can train a potential with ``settings`` (finite positions and
+    labels: :func:`check_frames`)."""
     check_frames(frames, source=source)
     for i, atoms in enumerate(frames):
         for key in training_labels(settings):
             if not has_label(atoms, key):
                 hint = ' or train without stress (stress weight 0)' if key == 'stress' else ''
                 raise FramesError(f'{source}, frame {i}: missing label "{key}"; label the frame{hint}')
-        if any(
-            not np.all(np.isfinite(np.asarray(atoms.info[k] if k != 'forces' else atoms.arrays[k])))
-            for k in training_labels(settings)
-        ):
-            raise FramesError(f'{source}, frame {i}: a label is NaN or infinite; drop or relabel the frame')
     if len(frames) < 3:
         raise FramesError(
             f'{source}: {len(frames)} frames; training needs at least 3 (train, validation, test)'
