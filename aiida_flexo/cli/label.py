@@ -7,37 +7,7 @@ from pathlib import Path
 import click
 
 from aiida_flexo.cli import echo_json, fail
-from aiida_flexo.cli.frames import load_cli_profile, profile_option
-
-
-def require_daemon(what: str = 'the labelling') -> str | None:
-    """Stop before anything is stored when the loaded profile cannot run what is submitted; return a warning to
-    print after submitting when it will run later.
-
-    No broker: nothing can run it. The ZeroMQ broker (embedded profile) lives in the daemon: without the daemon the
-    submission itself fails. RabbitMQ keeps the task until a daemon starts, as on a cluster: submitted, with a
-    warning.
-    """
-    from aiida.manage import get_manager
-
-    manager = get_manager()
-    profile = manager.get_profile()
-    name = profile.name
-    if profile.process_control_backend is None:
-        fail(
-            f'profile {name} has no broker, so no daemon can run {what}: use a profile with one '
-            '(`aiida-flexo setup --profile NAME` makes a ZeroMQ one, no server needed); nothing was submitted'
-        )
-    if manager.get_daemon_client().is_daemon_running:
-        return None
-    start = f'`verdi -p {name} daemon start`'
-    if profile.process_control_backend == 'core.rabbitmq':
-        return f'the daemon of profile {name} is not running: {what} waits in RabbitMQ until you run {start}'
-    fail(
-        f'the daemon of profile {name} is not running: {start}, then run this command again ({what} runs in '
-        'the daemon); nothing was submitted'
-    )
-    return None
+from aiida_flexo.cli.frames import load_cli_profile, profile_option, require_daemon
 
 
 @click.command('label')

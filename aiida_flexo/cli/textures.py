@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from aiida_flexo.cli import echo_json, fail
-from aiida_flexo.cli.frames import load_cli_profile, profile_option
-from aiida_flexo.cli.label import require_daemon
+from aiida_flexo.cli.frames import load_cli_profile, profile_option, require_daemon
 
 
 @click.group('textures')

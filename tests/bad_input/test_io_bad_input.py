@@ -296,7 +296,7 @@ def test_rabbitmq_profiles_queue_without_a_daemon(aiida_profile, stopped_daemon_
     """With RabbitMQ the task waits for a daemon (as on a cluster): no refusal, a warning naming the command."""
     from aiida.manage import get_manager
 
-    from aiida_flexo.cli.label import require_daemon
+    from aiida_flexo.cli.frames import require_daemon
 
     name = aiida_profile.name
     monkeypatch.setattr(
