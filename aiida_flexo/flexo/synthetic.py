@@ -271,6 +271,64 @@ class SpringCalculator(Calculator):
         }
 
 
+def linear_response_frames(
+    unit: Atoms,
+    born_charges: np.ndarray,
+    n_frames: int,
+    *,
+    displacement: float = 0.08,
+    stiffness: float = 10.0,
+    seed: int = 0,
+) -> list[Atoms]:
+    """Labelled frames of a linear Born-charge world: known-answer training data for the whole pipeline.
+
+    Each frame is ``unit`` with every atom displaced at random (Gaussian, ``displacement`` Å per component) and the
+    labels of an exactly linear, harmonic crystal around ``unit``: dipole ``d = Σ_i Z*_i · u_i`` (e·Å, u the
+    minimum-image displacement), ``born_charges`` the constant Z* (e), energy ``½ κ Σ |u_i|²`` (eV), forces
+    ``−κ u_i`` (eV/Å) and zero stress (:class:`SpringCalculator` with the targets at ``unit``). A dipole model
+    trained on them must reproduce Z*, so μ of the Born-charge route has the closed form of :func:`analytic_mu`
+    on the imposed field and ``extract(Z*·u)`` on any relaxed structure, whatever the potential did.
+
+    Args:
+        unit: the reference cell (its positions are u = 0).
+        born_charges: (len(unit), 3, 3) Z* in e; their sum must vanish (acoustic sum rule), or the dipole of a
+            rigid translation would not be zero.
+        n_frames: number of frames.
+        displacement: standard deviation of each displacement component (Å).
+        stiffness: κ of the harmonic energy (eV/Å²).
+        seed: random seed.
+    """
+    z = np.asarray(born_charges, dtype=float)
+    if z.shape != (len(unit), 3, 3):
+        raise ValueError(f'need one Z* per atom of the unit cell ({len(unit)}, 3, 3), got {z.shape}')
+    residual = float(np.abs(z.sum(axis=0)).max())
+    if residual > 1e-8:
+        raise ValueError(
+            f'the Born charges break the acoustic sum rule (largest |Σ Z*| component {residual:.3g} e): subtract '
+            'their mean, z -= z.sum(axis=0) / len(z)'
+        )
+    if n_frames < 1 or displacement <= 0 or stiffness <= 0:
+        raise ValueError('n_frames, displacement and stiffness must be positive')
+    model = LinearBornChargeModel(z, reference=unit)
+    calculator = SpringCalculator(np.asarray(unit.positions), stiffness=stiffness)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for index in range(n_frames):
+        atoms = unit.copy()
+        atoms.calc = None
+        atoms.info.clear()
+        atoms.positions = atoms.positions + rng.normal(scale=displacement, size=atoms.positions.shape)
+        calculator.calculate(atoms, ('energy', 'forces', 'stress'))
+        atoms.info['energy'] = calculator.results['energy']
+        atoms.info['stress'] = np.zeros((3, 3))  # extxyz reads a stress as a 3×3 matrix (eV/Å³)
+        atoms.info['dipole'] = model.per_atom_dipoles(atoms).sum(axis=0)
+        atoms.info['synthetic'] = f'linear Born-charge model, frame {index}'
+        atoms.arrays['forces'] = calculator.results['forces'].copy()
+        atoms.arrays['born_charges'] = z.reshape(len(atoms), 9).copy()
+        frames.append(atoms)
+    return frames
+
+
 def basis_offsets(supercell: FlexoSupercell) -> np.ndarray:
     """(n_basis, 3) offsets δ_b (Å) of the basis atoms of ``supercell.unit`` from the centre of their cell box."""
     lengths = np.diag(np.asarray(supercell.unit.cell))
@@ -369,6 +427,7 @@ __all__ = [
     'SpringCalculator',
     'analytic_mu',
     'basis_offsets',
+    'linear_response_frames',
     'model_from_spec',
     'perovskite_born_charges',
     'relaxer_from_spec',

@@ -113,3 +113,26 @@ def test_spec_perovskite_model_obeys_asr(bto):
     np.testing.assert_allclose(z.sum(axis=0), 0.0, atol=1e-12)
     # O∥ of the O at (½, ½, 0) is along z
     assert z[2, 2, 2] < z[2, 0, 0]
+
+
+def test_linear_response_frames_are_a_consistent_crystal(bto, bto_born):
+    """The known-answer training set of the pipeline test: d = Σ Z*·u, F = −∂E/∂r, Z* constant; ASR enforced."""
+    from aiida_flexo.flexo.synthetic import linear_response_frames
+
+    frames = linear_response_frames(bto, bto_born, 3, displacement=0.05, stiffness=8.0, seed=2)
+    assert len(frames) == 3 and not np.allclose(frames[0].positions, frames[1].positions)
+    for atoms in frames:
+        u = atoms.positions - bto.positions
+        assert np.allclose(atoms.info['dipole'], np.einsum('iab,ib->a', bto_born, u))
+        assert np.allclose(atoms.arrays['born_charges'].reshape(-1, 3, 3), bto_born)
+        assert atoms.info['energy'] == pytest.approx(4.0 * np.sum(u**2))
+        assert np.allclose(atoms.arrays['forces'], -8.0 * u)
+    # a rigid translation of a frame leaves its dipole unchanged (that is what the sum rule buys)
+    shifted = frames[0].copy()
+    shifted.positions += [0.1, -0.2, 0.3]
+    model = LinearBornChargeModel(bto_born, reference=bto)
+    assert np.allclose(model.per_atom_dipoles(shifted).sum(axis=0), frames[0].info['dipole'])
+    broken = bto_born.copy()
+    broken[0] += np.eye(3)
+    with pytest.raises(ValueError, match='acoustic sum rule'):
+        linear_response_frames(bto, broken, 2)
