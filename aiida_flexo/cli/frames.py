@@ -105,6 +105,35 @@ def import_frames(
         )
 
 
+#: outputs of a process whose frames `frames export` writes, first found first (label, sampling, active, pipeline)
+FRAMES_OUTPUTS = ('labelled', 'frames')
+
+
+def frames_output(process):
+    """The flexo.frames output of ``process`` that a user exporting it wants (``labelled``, else ``frames``)."""
+    from aiida.orm import ProcessNode
+
+    from aiida_flexo.nodes.frames import FramesData
+
+    if not isinstance(process, ProcessNode):
+        fail(
+            f'node {process.pk} is a {type(process).__name__}, not a flexo.frames node nor a process that made '
+            'one: pass the pk of a flexo.frames node or of the workflow (label, sampling, active) that made it'
+        )
+    outputs = process.outputs
+    for name in FRAMES_OUTPUTS:
+        if name in outputs and isinstance(outputs[name], FramesData):
+            return outputs[name], name
+    found = sorted(name for name in outputs if isinstance(outputs[name], FramesData))
+    if found:
+        return outputs[found[0]], found[0]
+    state = process.process_state.value if process.process_state else 'unknown'
+    fail(
+        f'{process.process_label}<{process.pk}> has no flexo.frames output (state {state}, outputs '
+        f'{sorted(outputs) or "none"}): wait until it has finished (`verdi process show {process.pk}`)'
+    )
+
+
 @frames.command('export')
 @click.argument('pk', type=str)
 @click.argument('path', type=click.Path(dir_okay=False, path_type=Path))
@@ -120,7 +149,11 @@ def import_frames(
 def export_frames(
     pk: str, path: Path, profile: str | None, max_force: float | None = None, overwrite: bool = False
 ) -> None:
-    """Write the frames of a flexo.frames node (pk or uuid) to an extxyz file (an existing one needs --overwrite)."""
+    """Write the frames of a flexo.frames node to an extxyz file (an existing one needs --overwrite).
+
+    PK: the node (pk or uuid), or the workflow that made it (flexo.label, flexo.sampling, flexo.active, ...): its
+    `labelled` (else `frames`) output is written.
+    """
     refuse_existing(overwrite, path)
     load_cli_profile(profile)
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
@@ -132,12 +165,15 @@ def export_frames(
         node = load_node(pk)
     except (NotExistent, MultipleObjectsError) as exc:
         fail(f'no single node with identifier {pk}: {exc}')
+    source = ''
     if not isinstance(node, FramesData):
-        fail(f'node {pk} is a {type(node).__name__}, not a flexo.frames node')
+        process = node
+        node, output = frames_output(process)
+        source = f' (output `{output}` of {process.process_label}<{process.pk}>)'
     if max_force is None:
         with atomic_path(path) as temporary:
             node.write_extxyz(temporary)
-        click.echo(f'Wrote {node.n_frames} frames to {path}')
+        click.echo(f'Wrote {node.n_frames} frames{source} to {path}')
         return
     import numpy as np
 
@@ -153,6 +189,6 @@ def export_frames(
     with atomic_path(path) as temporary:
         write_frames(temporary, kept)
     click.echo(
-        f'Wrote {len(kept)} of {node.n_frames} frames to {path}; left out (force above {max_force} eV/Å): '
+        f'Wrote {len(kept)} of {node.n_frames} frames{source} to {path}; left out (force above {max_force} eV/Å): '
         f'{dropped or "none"}'
     )

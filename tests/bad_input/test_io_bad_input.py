@@ -306,3 +306,25 @@ def test_rabbitmq_profiles_queue_without_a_daemon(aiida_profile, stopped_daemon_
         f'the daemon of profile {name} is not running: the labelling waits in RabbitMQ until you run '
         f'`verdi -p {name} daemon start`'
     )
+
+
+@pytest.mark.aiida
+def test_frames_export_follows_a_process_to_its_frames(tmp_path, frames_pk):
+    """The pk a `label`/`sampling` command printed is a process: export writes its frames output, and says which."""
+    from aiida import orm
+
+    from aiida_flexo.calcjobs.functions.frames import gather_frames
+    from aiida_flexo.data import read_frames
+
+    _, process = gather_frames.run_get_node(first=orm.load_node(frames_pk), second=orm.load_node(frames_pk))
+    result = invoke('frames', 'export', process.pk, tmp_path / 'out.xyz')
+    assert result.exit_code == 0, result.output
+    assert f'of gather_frames<{process.pk}>' in result.output
+    assert len(read_frames(tmp_path / 'out.xyz')) == 4
+    assert_clear_error(
+        invoke('frames', 'export', orm.Int(3).store().pk, tmp_path / 'x.xyz'), 'not a flexo.frames'
+    )
+    no_frames = orm.CalcFunctionNode().store()
+    assert_clear_error(
+        invoke('frames', 'export', no_frames.pk, tmp_path / 'y.xyz'), 'has no flexo.frames output'
+    )
