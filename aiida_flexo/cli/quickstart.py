@@ -176,6 +176,15 @@ def quickstart(profile_name: str, out_dir: Path, timeout: float, no_dft: bool) -
 
     follow(nodes, timeout)
     write_report(nodes, out_dir, report.profile, time.monotonic() - started)
+    click.echo(daemon_note(report.profile))
+
+
+def daemon_note(profile: str) -> str:
+    """What the quickstart leaves running, and how to stop it."""
+    return (
+        f'The daemon of profile "{profile}" is still running (it runs whatever you submit next to this profile): '
+        f'`verdi -p {profile} daemon stop` stops it, `verdi -p {profile} daemon start` starts it again.'
+    )
 
 
 def _route(metrics: dict) -> str:
