@@ -115,6 +115,10 @@ def verify_annealed(process, annealed, grid) -> dict:
     builder.code = process.inputs.code
     label = AttributeDict(process.inputs.label)
     builder.label = {k: label[k] for k in label}
+    if 'gpaw' in label:  # scheduler options are not stored with the inputs: one process, the loop's walltime
+        from aiida_flexo.calcjobs.base import serial_options
+
+        builder.label.gpaw.gpaw.metadata.options = serial_options(7200)
     node = submit(builder)
     print(f'submitted flexo.verify <{node.pk}> on the annealed superlattice', flush=True)
     while not node.is_terminated:

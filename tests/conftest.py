@@ -6,7 +6,8 @@ The AiiDA test profile comes in two kinds, chosen with ``--profile-kind`` (or ``
 * ``production``: a fresh PostgreSQL database on 127.0.0.1:5432 and RabbitMQ on 127.0.0.1:5672, with a real daemon.
 
 Tests that need a profile are marked ``aiida`` (and ``daemon`` when they need the daemon); ``tools/test.sh`` runs
-the whole suite on the embedded profile and the ``aiida`` tests again on the production one.
+the whole suite on the embedded profile and the ``backend`` tests again on the production one, where the ``heavy``
+daemon tests then run instead of on the embedded profile (see :func:`pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def pytest_addoption(parser):
         choices=['embedded', 'production'],
         default=os.environ.get('FLEXO_TEST_PROFILE', 'embedded'),
         help='AiiDA test profile: embedded (SQLite + ZeroMQ) or production (PostgreSQL + RabbitMQ).',
+    )
+    parser.addoption(
+        '--heavy-in-production',
+        action='store_true',
+        help='Run the tests marked `heavy` in the production session instead of the embedded one (tools/test.sh, '
+        'when both sessions run side by side: it balances their wall times).',
     )
 
 
@@ -137,12 +144,18 @@ def pytest_collection_modifyitems(config, items):
     """On the production profile only the tests marked ``backend`` run: those whose behaviour depends on the storage
     and the broker (the pipeline with a daemon restart, caching and provenance queries; a CalcJob's exit codes
     through the daemon; the set-up command; the frames node). Every other test, AiiDA ones included, ran on the
-    embedded profile: engines, models and workflows behave the same on both."""
-    if config.getoption('--profile-kind') != 'production':
-        return
+    embedded profile: engines, models and workflows behave the same on both.
+
+    With ``--heavy-in-production`` (both sessions side by side) the daemon tests marked ``heavy`` move from the
+    embedded session to the production one: each still runs once, on a real profile, and the two sessions end
+    closer together."""
+    production = config.getoption('--profile-kind') == 'production'
+    heavy_moved = config.getoption('--heavy-in-production')
 
     def runs(item) -> bool:
-        return 'backend' in item.keywords
+        if production:
+            return 'backend' in item.keywords or (heavy_moved and 'heavy' in item.keywords)
+        return not (heavy_moved and 'heavy' in item.keywords)
 
     deselected = [item for item in items if not runs(item)]
     if deselected:

@@ -5,7 +5,8 @@
 #   3. every test on the embedded profile (SQLite + ZeroMQ broker, real daemon),
 #   4. the backend-dependent AiiDA tests (marker `backend`) again on the production profile (PostgreSQL + RabbitMQ,
 #      real daemon) when those services answer on 127.0.0.1:5432 and :5672, side by side with 3
-#      (FLEXO_TEST_SERIAL=1: after it).
+#      (FLEXO_TEST_SERIAL=1: after it); the long daemon tests marked `heavy` then run there instead of in 3
+#      (--heavy-in-production), so that both sessions take about as long.
 #      FLEXO_REQUIRE_PRODUCTION=1 makes the services' absence an error (CI sets it).
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -13,7 +14,10 @@ cd "$(dirname "$0")/.."
 bash tools/install.sh
 # shellcheck disable=SC1091
 source "${FLEXO_VENV:-.venv}/bin/activate"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OPENBLAS_NUM_THREADS=1 MPLBACKEND=Agg
+# One OpenMP thread per process, waiting passively: side by side, the two sessions and their daemons run several
+# torch/GPAW jobs at once on the machine's cores, and OpenMP threads that spin at barriers take the cores from each
+# other (the jobs' scripts keep this value: `export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}`).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} OPENBLAS_NUM_THREADS=1 MPLBACKEND=Agg
 start=$(date +%s)
 
 echo ">> ruff"
@@ -40,13 +44,15 @@ prod_log=$(mktemp)
 prod_pid=
 if [ "$production" = "1" ] && [ "${FLEXO_TEST_SERIAL:-0}" != "1" ]; then
     echo ">> AiiDA tests on the production profile (PostgreSQL + RabbitMQ), beside the embedded run: log in $prod_log"
-    python -m pytest --durations=25 --profile-kind production -m backend "$@" >"$prod_log" 2>&1 &
+    python -m pytest --durations=25 --profile-kind production --heavy-in-production "$@" >"$prod_log" 2>&1 &
     prod_pid=$!
 fi
 
 echo ">> tests on the embedded profile (SQLite + ZeroMQ)"
 embedded_status=0
-python -m pytest --durations=25 --profile-kind embedded "$@" || embedded_status=$?
+split=()
+[ "$production" = "1" ] && split=(--heavy-in-production)
+python -m pytest --durations=25 --profile-kind embedded ${split[@]+"${split[@]}"} "$@" || embedded_status=$?
 
 production_status=0
 if [ -n "$prod_pid" ]; then
@@ -55,7 +61,7 @@ if [ -n "$prod_pid" ]; then
     cat "$prod_log"
 elif [ "$production" = "1" ]; then
     echo ">> AiiDA tests on the production profile (PostgreSQL + RabbitMQ)"
-    python -m pytest --durations=25 --profile-kind production -m backend "$@" || production_status=$?
+    python -m pytest --durations=25 --profile-kind production --heavy-in-production "$@" || production_status=$?
 else
     echo ">> PostgreSQL or RabbitMQ does not answer: production-profile tests skipped"
 fi

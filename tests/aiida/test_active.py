@@ -17,6 +17,7 @@ pytestmark = [
     pytest.mark.aiida,
     pytest.mark.daemon,
     pytest.mark.slow,
+    pytest.mark.heavy,
     pytest.mark.skipif(not gpaw_available(), reason=GPAW_REASON),
 ]
 

@@ -17,7 +17,7 @@ from vasp_replay_helpers import REPLAY_ROOT, replay_options, structure_from_file
 from aiida_flexo.polarization import read_born_charges
 from aiida_flexo.resources import bundled_path
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
+pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow, pytest.mark.heavy]
 
 BTO = 'vasp/BTO_221_99_polarization'
 FIXTURES = REPLAY_ROOT.parent / 'vasp'
