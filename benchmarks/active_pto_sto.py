@@ -93,6 +93,11 @@ def md_keeps_sites(
     return out
 
 
+def _plain(value):
+    """Nested input namespaces as plain dicts (nodes kept)."""
+    return {key: _plain(item) for key, item in value.items()} if isinstance(value, dict) else value
+
+
 def verify_annealed(process, annealed, grid) -> dict:
     """flexo.verify of the final models on two 10-atom blocks cut across the layers of the annealed superlattice,
     labelled with the loop's own DFT settings (energies comparable)."""
@@ -113,12 +118,12 @@ def verify_annealed(process, annealed, grid) -> dict:
     builder.gnn_metrics = final.outputs.gnn_metrics['member_0']
     builder.thresholds = orm.Dict({'max_ratio': 3.0})
     builder.code = process.inputs.code
-    label = AttributeDict(process.inputs.label)
-    builder.label = {k: label[k] for k in label}
+    label = _plain(AttributeDict(process.inputs.label))
     if 'gpaw' in label:  # scheduler options are not stored with the inputs: one process, the loop's walltime
         from aiida_flexo.calcjobs.base import serial_options
 
-        builder.label.gpaw.gpaw.metadata.options = serial_options(7200)
+        label['gpaw'].setdefault('gpaw', {})['metadata'] = {'options': serial_options(7200)}
+    builder.label = label
     node = submit(builder)
     print(f'submitted flexo.verify <{node.pk}> on the annealed superlattice', flush=True)
     while not node.is_terminated:
