@@ -343,12 +343,17 @@ def test_map_is_the_born_charge_baseline(run):
         (field * baseline).sum(axis=-1) / np.linalg.norm(field, axis=-1) / np.linalg.norm(baseline, axis=-1)
     )
     assert cosine[strong].min() > 0.85
-    # and the same topology: the skyrmion number of every layer
+    # and the same skyrmion in the bubble's layer (1), where every cell of the map is closer to the baseline than the
+    # baseline's own |P|, so it deforms into the baseline without passing through zero. The other layers are weakly
+    # polar after the anneal and the MD's noise (the first MD is killed at a random step) decides their Q: layer 0
+    # was 0 in both maps in two runs, and 0 in the GNN's but 1 in the baseline's in a third
     grid = node.outputs.field
     expected = analyse_texture(
         baseline, grid.get_array('cell_size_A'), layer_heights_A=grid.get_array('layer_heights_A')
-    )
-    assert node.outputs.analysis['skyrmion_number_rounded'] == expected['skyrmion_number_rounded']
+    )['skyrmion_number_rounded']
+    close = (np.linalg.norm(field - baseline, axis=-1) < np.linalg.norm(baseline, axis=-1)).all(axis=(0, 1))
+    assert close[1], close
+    assert expected[1] == -1 and node.outputs.analysis['skyrmion_number_rounded'][1] == -1
 
 
 @pytest.mark.daemon
