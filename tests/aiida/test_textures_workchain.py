@@ -330,7 +330,8 @@ def test_map_is_the_born_charge_baseline(run):
     assert len(frames) == AVERAGE_LAST
     volumes = built.a_inplane**2 * np.asarray(built.layer_heights)
     baseline = field_from_model(frames, born_charge_model(built), built.cell_index, built.grid_shape, volumes)
-    field = node.outputs.field.get_array('polarization')
+    field_node = node.outputs.field
+    field = field_node.get_array('polarization')
     assert np.sqrt((baseline**2).mean()) > 0.1  # a texture of the order of BaTiO3's P_s, not a vanishing map
     # the mean polarization is the total dipole over the volume, independent of any split into cells: tight
     mean, expected_mean = field.reshape(-1, 3).mean(axis=0), baseline.reshape(-1, 3).mean(axis=0)
@@ -343,17 +344,16 @@ def test_map_is_the_born_charge_baseline(run):
         (field * baseline).sum(axis=-1) / np.linalg.norm(field, axis=-1) / np.linalg.norm(baseline, axis=-1)
     )
     assert cosine[strong].min() > 0.85
-    # and the same skyrmion in the bubble's layer (1), where every cell of the map is closer to the baseline than the
-    # baseline's own |P|, so it deforms into the baseline without passing through zero. The other layers are weakly
-    # polar after the anneal and the MD's noise (the first MD is killed at a random step) decides their Q: layer 0
-    # was 0 in both maps in two runs, and 0 in the GNN's but 1 in the baseline's in a third
-    grid = node.outputs.field
+    # and the same skyrmion number as the baseline in the bubble's layer (1), where every cell of the map is closer
+    # to the baseline than the baseline's own |P|. The anneal decides whether the bubble survives (the first MD is
+    # killed at a random step): in 7 runs layer 1 was −1 in both maps 4 times and 0 in both 3 times (unwound). Layer
+    # 0 is weakly polar and not compared: twice the baseline had 1 and the GNN 0, with every cell just as close
     expected = analyse_texture(
-        baseline, grid.get_array('cell_size_A'), layer_heights_A=grid.get_array('layer_heights_A')
+        baseline, field_node.get_array('cell_size_A'), layer_heights_A=field_node.get_array('layer_heights_A')
     )['skyrmion_number_rounded']
     close = (np.linalg.norm(field - baseline, axis=-1) < np.linalg.norm(baseline, axis=-1)).all(axis=(0, 1))
     assert close[1], close
-    assert expected[1] == -1 and node.outputs.analysis['skyrmion_number_rounded'][1] == -1
+    assert expected[1] in (-1, 0) and node.outputs.analysis['skyrmion_number_rounded'][1] == expected[1]
 
 
 @pytest.mark.daemon
