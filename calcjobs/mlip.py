@@ -46,6 +46,7 @@ RELAX_OPTIONS = {
     'fmax': '--fmax',
     'max_steps': '--max-steps',
     'optimizer': '--optimizer',
+    'stall_steps': '--stall-steps',
     'device': '--device',
 }
 MD_OPTIONS = {
@@ -256,7 +257,7 @@ class MlipRelaxCalculation(_ModelOnStructure):
             valid_type=orm.Dict,
             required=False,
             validator=_validate_parameters(RELAX_OPTIONS, ('relax_cell',)),
-            help='fmax (eV/Å), max_steps, optimizer (FIRE/BFGS/LBFGS), relax_cell.',
+            help='fmax (eV/Å), max_steps, optimizer (FIRE/BFGS/LBFGS), relax_cell, stall_steps (watchdog; 0: off).',
         )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.relax'
         spec.output('relaxed_structure', valid_type=orm.StructureData, required=False)

@@ -48,8 +48,9 @@ def test_killed_relaxation_continues_from_its_last_frame(relax_inputs, started_d
 
     from aiida_flexo.workflows.mlip_relax import MlipRelaxWorkChain
 
-    # a tolerance the tiny model never reaches: the first run is killed, the second continues for 300 steps
-    parameters = {'fmax': 1e-5, 'max_steps': 300, 'optimizer': 'FIRE'}
+    # a tolerance the tiny model never reaches: the first run is killed, the second continues for 300 steps (the
+    # stall watchdog is off: it would otherwise stop a run that cannot reach 1e-5 eV/Å before max_steps)
+    parameters = {'fmax': 1e-5, 'max_steps': 300, 'optimizer': 'FIRE', 'stall_steps': 0}
     node = submit(MlipRelaxWorkChain, **relax_inputs(parameters, max_iterations=2))
     deadline = time.monotonic() + 300
     first = None
