@@ -192,3 +192,52 @@ def export_frames(
         f'Wrote {len(kept)} of {node.n_frames} frames{source} to {path}; left out (force above {max_force} eV/Å): '
         f'{dropped or "none"}'
     )
+
+
+@frames.command('from-vasp')
+@click.argument('runs', nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    '--out',
+    'path',
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='extxyz file to write.',
+)
+@click.option(
+    '--require',
+    multiple=True,
+    type=click.Choice(['dipole', 'born_charges', 'stress']),
+    help='Label every run must give (repeatable); a run without it is an error naming the INCAR tag.',
+)
+@overwrite_option('output file')
+@click.option('--json', 'as_json', is_flag=True, help='Print JSON (path, n_frames, labels, species).')
+def frames_from_vasp(
+    runs: tuple[Path, ...], path: Path, require: tuple[str, ...], overwrite: bool, as_json: bool
+) -> None:
+    """Labelled frames from finished VASP runs you already have (no AiiDA, no VASP needed).
+
+    RUNS: run folders (or their OUTCAR / OUTCAR.gz / vasprun.xml), one frame each, in the order given: energy
+    (energy(sigma->0), eV), forces (eV/Å) and stress (eV/Å³, ase sign) of the last ionic step; the Berry-phase
+    dipole (e·Å, physics sign for every VASP version, minimum image over e·R) of LCALCPOL runs; Born charges (e) of
+    LEPSILON/LCALCEPS runs. Then `aiida-flexo frames import OUT` stores them, or `gnn train` / `mlip train` read OUT.
+    """
+    from aiida_flexo.data.frames import LABELS, check_frames, write_frames
+    from aiida_flexo.data.vasp import read_vasp_frames
+    from aiida_flexo.polarization.vasp import VaspOutputError
+
+    refuse_existing(overwrite, path)
+    if any(Path(run).resolve() == path.resolve() for run in runs):
+        fail(f'{path} is one of the runs read: write the frames to another file')
+    try:
+        frames = read_vasp_frames(runs, require=require)
+        check_frames(frames, source=', '.join(map(str, runs)))
+    except (VaspOutputError, ValueError) as exc:
+        fail(str(exc))
+    with atomic_path(path) as temporary:
+        write_frames(temporary, frames)
+    labels = sorted({key for f in frames for key in (*f.info, *f.arrays) if key in LABELS})
+    species = sorted({s for f in frames for s in f.get_chemical_symbols()})
+    if as_json:
+        echo_json({'path': str(path), 'n_frames': len(frames), 'labels': labels, 'species': species})
+    else:
+        click.echo(f'Wrote {len(frames)} frames ({", ".join(labels)}; {" ".join(species)}) to {path}')

@@ -30,13 +30,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 from ase import Atoms
 
+from aiida_flexo.data.vasp import read_scf_labels, stress_or_none
 from aiida_flexo.engines.vasp import kelvin_from_kinetic, sorting_permutation
 from aiida_flexo.polarization import VaspOutputError, minimum_image, read_berry_phase, read_born_charges
 from aiida_flexo.units import dipole_to_polarization
@@ -63,50 +63,6 @@ def retrieved_files(retrieved: orm.FolderData, names: tuple[str, ...]) -> Iterat
                 ):
                     shutil.copyfileobj(source, target)
         yield folder
-
-
-def _stress_or_none(atoms: Atoms) -> np.ndarray | None:
-    try:
-        stress = atoms.get_stress(voigt=False)
-    except Exception:  # noqa: BLE001 - ISIF = 0 runs have no stress
-        return None
-    return None if stress is None else np.asarray(stress, dtype=float)
-
-
-def read_scf_labels(folder: Path) -> dict[str, Any]:
-    """Energy, free energy (eV), forces (eV/Å), stress (eV/Å³, ase sign, or None) of the last ionic step.
-
-    Reads ``OUTCAR`` (ase ``vasp-out``) when present, else ``vasprun.xml`` (ase ``vasp-xml``).
-
-    Raises:
-        VaspOutputError: neither file is present or readable.
-    """
-    import ase.io
-
-    for name, fmt in (('OUTCAR', 'vasp-out'), ('vasprun.xml', 'vasp-xml')):
-        path = folder / name
-        if not path.is_file():
-            continue
-        try:
-            atoms = ase.io.read(path, format=fmt, index=-1)
-            energy = float(atoms.get_potential_energy())
-            free_energy = float(atoms.calc.results.get('free_energy', energy))
-            forces = np.asarray(atoms.get_forces(), dtype=float)
-        except Exception as exc:  # noqa: BLE001
-            raise VaspOutputError(
-                f'{name}: cannot read the energy and forces ({exc}); the run may be truncated'
-            ) from exc
-        return {
-            'energy': energy,
-            'free_energy': free_energy,
-            'forces': forces,
-            'stress': _stress_or_none(atoms),
-            'symbols': atoms.get_chemical_symbols(),
-            'source': name,
-        }
-    raise VaspOutputError(
-        'the retrieved files have neither an OUTCAR nor a vasprun.xml to read the energy from'
-    )
 
 
 _RE_TEMPERATURE = re.compile(r'\(temperature\s+([-+\d.Ee]+)\s*K\)')
@@ -333,7 +289,7 @@ def vasp_md_trajectory(
     cells = np.stack([np.asarray(f.cell[:], dtype=float) for f in frames])
     forces = np.stack([_unsort(f.get_forces(), perm) for f in frames])
     stress = np.stack(
-        [s if (s := _stress_or_none(f)) is not None else np.full((3, 3), np.nan) for f in frames]
+        [s if (s := stress_or_none(f)) is not None else np.full((3, 3), np.nan) for f in frames]
     )
     energy = np.array([f.get_potential_energy() for f in frames], dtype=float)
     free_energy = np.array([f.calc.results.get('free_energy', np.nan) for f in frames], dtype=float)
