@@ -21,7 +21,7 @@ BTO = Path(bundled_path('vasp')) / 'BTO_221_99_polarization'
 # the path from the centrosymmetric to the polar cell: interpolation_8 lies next to the nonpolar end
 PATH = [
     'nonpolar_polarization',
-    *(f'interpolation_{i}_polarization' for i in range(1, 9)),
+    *(f'interpolation_{i}_polarization' for i in range(8, 0, -1)),
     'polar_polarization',
 ]
 
