@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     'quickstart': 'aiida_flexo.cli.quickstart:quickstart',
     'textures': 'aiida_flexo.cli.textures:textures',
     'active': 'aiida_flexo.cli.active:active',
+    'wait': 'aiida_flexo.cli.wait:wait',
 }
 
 
