@@ -204,7 +204,7 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         spec.output(
             'analysis',
             valid_type=orm.Dict,
-            help='Skyrmion number per layer, domains, walls (type, position, width), mean |P|.',
+            help='Skyrmion number per layer, domains, walls (type, position, width), mean magnitude of P (C/m²).',
         )
         spec.output_namespace(
             'plots',

@@ -226,7 +226,13 @@ def flexo() -> None:
 @flexo.command('coefficient')
 @_common_options
 @click.option('--repeat', default='14', show_default=True, help='N cells along the gradient axis, or AxBxC.')
-@click.option('--max-strain', type=float, default=0.005, show_default=True, help='Maximum strain |ε_jk|.')
+@click.option(
+    '--max-strain',
+    type=float,
+    default=0.005,
+    show_default=True,
+    help='Maximum strain amplitude max ε_jk (dimensionless).',
+)
 @click.option('--out', 'out_dir', required=True, type=click.Path(path_type=Path), help='Output folder.')
 @click.option(
     '--check-fmax/--no-check-fmax',

@@ -326,7 +326,7 @@ def field(structure, model_path, out, index, reference, grid, device, as_json) -
     type=float,
     default=0.0,
     show_default=True,
-    help='Cells below this fraction of the largest |P_z| belong to no domain (e.g. 0.1 for noisy MD fields).',
+    help='Cells below this fraction of the largest P_z magnitude belong to no domain (e.g. 0.1 for noisy MD fields).',
 )
 @click.option(
     '--ising-threshold',
@@ -343,7 +343,7 @@ def field(structure, model_path, out, index, reference, grid, device, as_json) -
 def analyse(
     field_path, out, layers, cell_size, method, domain_threshold, ising_threshold, pictures, html, as_json
 ) -> None:
-    """Analyse a polarization field: skyrmion number per layer, domains, walls (type, width), mean |P|.
+    """Analyse a polarization field: skyrmion number per layer, domains, walls (type, width), mean magnitude of P.
 
     Writes analysis.json and, with --pictures, layers.png, section_xz.png, section_yz.png, field.vtk (and
     field.html with --html) into the output folder.

@@ -8,6 +8,10 @@ Each WorkChain that supports ``get_builder_from_protocol`` has a YAML file ``<na
         fast:     {description: ..., <overrides of default_inputs>}
         moderate: {description: ...}
         precise:  {description: ...}
+
+Besides ``description``, a protocol may carry ``cost`` and ``accuracy`` (text for users: what it costs, measured or
+extrapolated, and what accuracy it reached); these :data:`METADATA_KEYS` are never inputs. The docs' protocol table
+and ``aiida-flexo quickstart --help`` are generated from them (:func:`protocol_table`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ def recursive_merge(left: dict, right: dict) -> dict:
     return merged
 
 
+#: keys of a protocol that describe it and are not inputs
+METADATA_KEYS = ('description', 'cost', 'accuracy')
+
+
 def load_protocol_file(name: str) -> dict:
     """The parsed ``<name>.yaml`` of this folder."""
     return yaml.safe_load(files('aiida_flexo.workflows.protocols').joinpath(f'{name}.yaml').read_text())
@@ -48,9 +56,19 @@ def protocol_inputs(
         raise ValueError(
             f'unknown protocol "{protocol}" for {owner or name}: choose one of {sorted(data["protocols"])}'
         )
-    chosen = {k: v for k, v in data['protocols'][protocol].items() if k != 'description'}
+    chosen = {k: v for k, v in data['protocols'][protocol].items() if k not in METADATA_KEYS}
     inputs = recursive_merge(data.get('default_inputs', {}), chosen)
     return recursive_merge(inputs, overrides or {})
+
+
+def protocol_table(name: str) -> list[dict[str, str]]:
+    """One row per protocol of ``<name>.yaml`` (``name`` and its :data:`METADATA_KEYS`), the default marked."""
+    data = load_protocol_file(name)
+    rows = []
+    for protocol, spec in data['protocols'].items():
+        marked = f'{protocol} (default)' if protocol == data['default_protocol'] else protocol
+        rows.append({'name': marked, **{key: str(spec.get(key, '')).strip() for key in METADATA_KEYS}})
+    return rows
 
 
 class ProtocolMixin:
@@ -71,7 +89,9 @@ class ProtocolMixin:
         """Protocol names with their descriptions."""
         data = cls._load_protocol_file()
         return {
-            name: {'description': spec.get('description', '')} for name, spec in data['protocols'].items()
+            name: {key: spec[key] for key in METADATA_KEYS if key in spec}
+            | {'description': spec.get('description', '')}
+            for name, spec in data['protocols'].items()
         }
 
     @classmethod

@@ -1,0 +1,102 @@
+"""Sphinx helpers of the aiida-flexo docs.
+
+* ``flexo-protocols`` directive: the protocol table of a WorkChain, generated from its protocol YAML file (the same
+  source as ``get_builder_from_protocol`` and ``aiida-flexo quickstart --help``).
+* ``flexo-exit-codes`` directive: the exit codes of every aiida-flexo process, from their specs.
+* ``flexo-docstring`` directive: an object's docstring (the Data types, without autodoc's attribute walk).
+* The port help texts that aiida-core's extension renders are plain text written for ``verdi``: they are dedented,
+  joined into one paragraph and their ``|``, ``*`` and trailing ``_`` escaped before docutils reads them, and a docutils warning
+  in them stops the build (the site is built with warnings as errors).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from docutils import nodes
+from docutils.core import publish_doctree
+from docutils.parsers.rst import Directive, directives
+from docutils.statemachine import StringList
+
+_SPECIAL = re.compile(r'([|*])|(?<=\w)_(?=\W|$)')
+
+
+def _plain_help(text: str, *args, **kwargs):
+    text = ' '.join(inspect.cleandoc(text).split())
+    return publish_doctree(
+        _SPECIAL.sub(lambda match: '\\' + match.group(0), text),
+        settings_overrides={'report_level': 2, 'halt_level': 2, 'warning_stream': False},
+    )
+
+
+class ProtocolTable(Directive):
+    """``.. flexo-protocols:: pipeline``: one row per protocol with its description, cost and accuracy."""
+
+    required_arguments = 1
+    option_spec = {'columns': directives.unchanged}
+
+    def run(self):
+        from aiida_flexo.workflows.protocols import protocol_table
+
+        rows = protocol_table(self.arguments[0])
+        columns = [c.strip() for c in self.options.get('columns', 'description,cost,accuracy').split(',')]
+        header = ['protocol', *columns]
+        lines = ['.. list-table::', '   :header-rows: 1', '']
+        for cells in [header, *([row['name'], *(row.get(c, '') for c in columns)] for row in rows)]:
+            lines.append(f'   * - {cells[0]}')
+            lines.extend(f'     - {" ".join(str(cell).split())}' for cell in cells[1:])
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines), self.content_offset, container)
+        return container.children
+
+
+class ProcessExitCodes(Directive):
+    """``.. flexo-exit-codes::``: every exit code of every aiida-flexo process (entry point, status, label, message)."""
+
+    def run(self):
+        from importlib.metadata import entry_points
+
+        lines = ['.. list-table::', '   :header-rows: 1', '   :widths: 20 8 27 45', '']
+        lines += ['   * - process', '     - status', '     - label', '     - message']
+        for group in ('aiida.workflows', 'aiida.calculations'):
+            for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+                if not entry.name.startswith('flexo.'):
+                    continue
+                codes = sorted(entry.load().spec().exit_codes.items(), key=lambda item: item[1].status)
+                for label, code in codes:
+                    if code.status < 300:
+                        continue  # aiida-core's own (1-299), the same for every process
+                    message = _SPECIAL.sub(
+                        lambda match: '\\' + match.group(0), ' '.join(code.message.split())
+                    )
+                    lines += [f'   * - ``{entry.name}``', f'     - {code.status}', f'     - ``{label}``']
+                    lines += [f'     - {message}']
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines), self.content_offset, container)
+        return container.children
+
+
+class Docstring(Directive):
+    """``.. flexo-docstring:: module.Class``: the docstring of an object, as reStructuredText."""
+
+    required_arguments = 1
+
+    def run(self):
+        import importlib
+
+        module, _, name = self.arguments[0].rpartition('.')
+        text = inspect.getdoc(getattr(importlib.import_module(module), name)) or ''
+        container = nodes.container()
+        self.state.nested_parse(StringList(text.splitlines()), self.content_offset, container)
+        return container.children
+
+
+def setup(app):
+    import aiida.sphinxext.process as process
+
+    process.publish_doctree = _plain_help
+    app.add_directive('flexo-protocols', ProtocolTable)
+    app.add_directive('flexo-exit-codes', ProcessExitCodes)
+    app.add_directive('flexo-docstring', Docstring)
+    return {'parallel_read_safe': True, 'parallel_write_safe': True}
