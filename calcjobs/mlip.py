@@ -262,7 +262,12 @@ class MlipRelaxCalculation(_ModelOnStructure):
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.relax'
         spec.output('relaxed_structure', valid_type=orm.StructureData, required=False)
         spec.output('energy', valid_type=orm.Float, required=False, help='Energy of the last frame, eV.')
-        spec.output('max_force', valid_type=orm.Float, required=False, help='Largest force norm over the free atoms, eV/Å.')
+        spec.output(
+            'max_force',
+            valid_type=orm.Float,
+            required=False,
+            help='Largest force norm over the free atoms, eV/Å.',
+        )
         spec.output('trajectory', valid_type=orm.TrajectoryData, required=False)
 
     def command_arguments(self):

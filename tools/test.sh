@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite (what CI runs through .ci/run):
 #   1. install (tools/install.sh),
-#   2. lint and format check (ruff),
+#   2. lint and format check (ruff), and the documentation build (tools/docs.sh, warnings as errors),
 #   3. every test on the embedded profile (SQLite + ZeroMQ broker, real daemon),
 #   4. the backend-dependent AiiDA tests (marker `backend`) again on the production profile (PostgreSQL + RabbitMQ,
 #      real daemon) when those services answer on 127.0.0.1:5432 and :5672, side by side with 3
@@ -23,6 +23,9 @@ start=$(date +%s)
 echo ">> ruff"
 ruff check .
 ruff format --check .
+
+echo ">> documentation (Sphinx, offline, warnings as errors)"
+FLEXO_SKIP_INSTALL=1 bash tools/docs.sh
 
 production=0
 if python - <<'PY'

@@ -90,7 +90,19 @@ def _displaced_batio3():
     return atoms
 
 
-@click.command('quickstart')
+def protocol_epilog() -> str:
+    """The protocol table of flexo.pipeline for ``quickstart --help`` (from its protocol file, as the docs' table)."""
+    from aiida_flexo.workflows.protocols import protocol_table
+
+    lines = ['Protocols of flexo.pipeline (this command runs fast; examples/submit_flexo.py takes any):']
+    for row in protocol_table('pipeline'):
+        lines.append(f'{row["name"].upper()}: {row["description"]}')
+        lines.append(f'Cost: {row["cost"]}')
+        lines.append(f'Accuracy: {row["accuracy"]}')
+    return '\n\n'.join(lines)
+
+
+@click.command('quickstart', epilog=protocol_epilog())
 @click.option(
     '--profile', 'profile_name', default='flexo', show_default=True, help='Embedded profile to use/create.'
 )
