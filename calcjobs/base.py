@@ -6,7 +6,13 @@ code ``aiida-flexo@<computer>`` made by ``aiida-flexo setup``) as
 working folder, a JSON summary to stdout (``aiida.out``) and, however it ends, its exit status and message to the
 status file (the scheduler does not record exit statuses). Parsers map a non-zero status to an exit code of the
 CalcJob (``EXIT_STATUS_CODES`` of the subclass, else ``ERROR_EXECUTABLE_FAILED`` with the executable's message),
-and a missing status file (killed, out of walltime) to ``ERROR_NO_STATUS``.
+and a missing status file (killed, out of walltime) to ``ERROR_NO_STATUS`` unless the scheduler's output parser
+already gave a verdict (aiida-core's 110 out of memory, 120 out of walltime, ...), which the parser then keeps, so
+that restart handlers see the real cause.
+
+A CalcJob with ``RESUMABLE = True`` takes a ``parent_folder`` (the ``remote_folder`` of an earlier run of the same
+calculation): everything in it is copied into the new working folder before the new inputs are written, and the
+executable is asked to continue from what it finds there (the training restart WorkChains use it).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import json
 from typing import ClassVar
 
 from aiida import orm
-from aiida.common.datastructures import CalcInfo, CodeInfo
+from aiida.common.datastructures import CalcInfo, CodeInfo, FileCopyOperation
 from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
 
@@ -43,6 +49,11 @@ def serial_options(max_wallclock_seconds: int | None = None, threads: int | None
     return options
 
 
+#: exit codes of a job killed from outside, whose work folder (checkpoints, finished stages) a restart can continue
+#: from: no status file (a kill), and aiida-core's verdicts of the scheduler's output parser
+KILLED_EXIT_CODES = ('ERROR_NO_STATUS', 'ERROR_SCHEDULER_OUT_OF_WALLTIME', 'ERROR_SCHEDULER_NODE_FAILURE')
+
+
 #: CalcJob options that belong to one process class, not to the scheduler (never copied to another CalcJob)
 PROCESS_SPECIFIC_OPTIONS = ('parser_name', 'input_filename', 'output_filename')
 
@@ -64,6 +75,8 @@ class FlexoCalcJob(CalcJob):
     RETRIEVE: ClassVar[tuple[str, ...]] = ()
     #: whether the subcommand takes ``--json`` (its summary then lands in ``aiida.out``)
     JSON_SUMMARY: ClassVar[bool] = True
+    #: whether the calculation continues from a ``parent_folder`` (a copy of an earlier run's working folder)
+    RESUMABLE: ClassVar[bool] = False
 
     @classmethod
     def define(cls, spec):
@@ -73,6 +86,14 @@ class FlexoCalcJob(CalcJob):
         spec.inputs['metadata']['options']['output_filename'].default = STDOUT
         spec.inputs['metadata']['options']['scheduler_stdout'].default = '_scheduler-stdout.txt'
         spec.inputs['metadata']['options']['scheduler_stderr'].default = '_scheduler-stderr.txt'
+        if cls.RESUMABLE:
+            spec.input(
+                'parent_folder',
+                valid_type=orm.RemoteData,
+                required=False,
+                help='Working folder of an earlier run of this calculation (killed, out of walltime, or stopped by '
+                'its time limit): copied here, and the run continues from its checkpoint.',
+            )
         spec.exit_code(
             300,
             'ERROR_NO_STATUS',
@@ -96,6 +117,10 @@ class FlexoCalcJob(CalcJob):
     def command_arguments(self) -> list[str]:
         raise NotImplementedError
 
+    def resume_arguments(self) -> list[str]:
+        """Extra CLI arguments when continuing from ``parent_folder``."""
+        return ['--resume']
+
     def prepare_for_submission(self, folder):
         local_copy_list = self.write_inputs(folder)
         codeinfo = CodeInfo()
@@ -106,6 +131,7 @@ class FlexoCalcJob(CalcJob):
             STATUS_FILE,
             *self.SUBCOMMAND,
             *self.command_arguments(),
+            *(self.resume_arguments() if 'parent_folder' in self.inputs else []),
             *json_flag,
         ]
         codeinfo.stdout_name = STDOUT
@@ -114,6 +140,20 @@ class FlexoCalcJob(CalcJob):
         calcinfo.codes_info = [codeinfo]
         calcinfo.local_copy_list = local_copy_list
         calcinfo.retrieve_list = [STDOUT, STDERR, STATUS_FILE, *self.RETRIEVE]
+        if 'parent_folder' in self.inputs:
+            parent = self.inputs.parent_folder
+            if parent.computer.uuid != self.inputs.code.computer.uuid:
+                raise ValueError(
+                    f'parent_folder is on computer {parent.computer.label}, the code runs on '
+                    f'{self.inputs.code.computer.label}: a run continues on the computer that holds its checkpoint'
+                )
+            # the earlier folder first, then this run's own files over it (inputs, submit script)
+            calcinfo.remote_copy_list = [(parent.computer.uuid, f'{parent.get_remote_path()}/*', '.')]
+            calcinfo.file_copy_operation_order = [
+                FileCopyOperation.REMOTE,
+                FileCopyOperation.SANDBOX,
+                FileCopyOperation.LOCAL,
+            ]
         return calcinfo
 
 
@@ -164,12 +204,21 @@ class FlexoParser(Parser):
         label = self.EXIT_STATUS_CODES.get(status['exit_status'], 'ERROR_EXECUTABLE_FAILED')
         return getattr(self.exit_codes, label).format(message=message)
 
+    def scheduler_verdict(self) -> ExitCode | None:
+        """The exit code the scheduler's output parser set (aiida-core 110 out of memory, 120 out of walltime, ...),
+        or None."""
+        status = self.node.exit_status
+        if status is None or status == 0:
+            return None
+        return ExitCode(status, self.node.exit_message or '')
+
     def parse(self, **kwargs):
         status = self.read_status()
         if status is None:
             stderr = self._text(STDERR).strip()[-2000:] or '(empty)'
             self.parse_partial()
-            return self.exit_codes.ERROR_NO_STATUS.format(stderr=stderr)
+            # the scheduler knows why the job died (memory, walltime, node failure): keep its verdict
+            return self.scheduler_verdict() or self.exit_codes.ERROR_NO_STATUS.format(stderr=stderr)
         code = status['exit_status']
         if code != 0 and code not in self.PARSE_ON_STATUS:
             self.parse_partial()

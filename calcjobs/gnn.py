@@ -41,6 +41,8 @@ class GnnTrainCalculation(FlexoCalcJob):
     #: the job's own working folder is the output folder (it holds frames.xyz and the submit script: --overwrite)
     SUBCOMMAND = ('gnn', 'train', 'frames.xyz', '--out', '.', '--quiet', '--overwrite')
     RETRIEVE = (MODEL_FILE, 'metrics.json', 'parity.png', 'split.json', 'log.csv')
+    #: continues from parent_folder/checkpoint.pt (flexo.gnn.train.base)
+    RESUMABLE = True
 
     @classmethod
     def define(cls, spec):

@@ -127,6 +127,8 @@ class MlipTrainCalculation(FlexoCalcJob):
 
     SUBCOMMAND = ('mlip', 'train', 'frames.xyz', '--out', '.')
     RETRIEVE = (*MODEL_FILES, 'metrics.json', 'learning_curve.csv', 'split.json')
+    #: continues from parent_folder/run/ (flexo.mlip.train.base)
+    RESUMABLE = True
 
     @classmethod
     def define(cls, spec):

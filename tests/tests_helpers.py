@@ -60,3 +60,37 @@ def record_timings(node, what: str) -> None:
         lines.append(f'  {label:<32} n={len(times):<3} sum {sum(times):7.1f} s  max {max(times):6.1f} s')
     with open(target, 'a') as stream:
         stream.write('\n'.join(lines) + '\n')
+
+
+def calc_node(
+    code,
+    exit_status: int,
+    process_type: str,
+    metrics: dict | None = None,
+    remote: bool = True,
+    outputs: dict | None = None,
+    message: str | None = None,
+):
+    """A stored, finished CalcJobNode with ``exit_status`` (and ``message``) and, optionally, a remote folder,
+    ``metrics`` and other ``outputs`` ({label: unstored Data}), as a restart handler sees it (no calculation runs)."""
+    from aiida import orm
+    from aiida.common.links import LinkType
+    from plumpy import ProcessState
+
+    node = orm.CalcJobNode(computer=code.computer, process_type=process_type)
+    node.set_process_state(ProcessState.FINISHED)
+    node.set_exit_status(exit_status)
+    if message is not None:
+        node.set_exit_message(message)
+    node.store()
+    if remote:
+        folder = orm.RemoteData(computer=code.computer, remote_path='/tmp/flexo-previous-job')
+        folder.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label='remote_folder')
+        folder.store()
+    created = dict(outputs or {})
+    if metrics is not None:
+        created['metrics'] = orm.Dict(metrics)
+    for label, data in created.items():
+        data.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label=label)
+        data.store()
+    return node

@@ -17,10 +17,11 @@ from aiida.engine import ToContext, WorkChain, if_
 from aiida_flexo.calcjobs.active import ActiveSelectCalculation, validate_select
 from aiida_flexo.calcjobs.base import serial_options
 from aiida_flexo.calcjobs.functions.active import add_generation, generation_summary
-from aiida_flexo.calcjobs.gnn import GnnEvalCalculation, GnnTrainCalculation
-from aiida_flexo.calcjobs.mlip import MlipEvalCalculation, MlipSampleCalculation, MlipTrainCalculation
+from aiida_flexo.calcjobs.gnn import GnnEvalCalculation
+from aiida_flexo.calcjobs.mlip import MlipEvalCalculation, MlipSampleCalculation
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.label import LabelWorkChain
+from aiida_flexo.workflows.train_restart import GnnTrainWorkChain, MlipTrainWorkChain
 
 
 def _validate_committee(value, _):
@@ -144,24 +145,28 @@ class ActiveGenerationWorkChain(WorkChain):
             'options': self._options(),
         }
 
+    def _training(self, workchain, link: str, label: str, parameters: orm.Dict):
+        """Submit a training through its restart WorkChain (walltime limits and kills resume from checkpoints)."""
+        metadata = self._metadata(link, label)
+        train = {
+            'code': self.inputs.code,
+            'frames': self.inputs.frames,
+            'parameters': parameters,
+            'metadata': {'label': metadata['label'], 'options': metadata.pop('options')},
+        }
+        return self.submit(workchain, train=train, metadata=metadata)
+
     def train(self):
         calcs = {
-            'train_mlip': self.submit(
-                MlipTrainCalculation,
-                code=self.inputs.code,
-                frames=self.inputs.frames,
-                parameters=self.inputs.mlip_parameters,
-                metadata=self._metadata('train_mlip', 'potential committee'),
+            'train_mlip': self._training(
+                MlipTrainWorkChain, 'train_mlip', 'potential committee', self.inputs.mlip_parameters
             )
         }
         base = self.inputs.gnn_parameters.get_dict()
         for member in range(self.inputs.gnn_committee.value):
-            calcs[f'train_gnn_{member}'] = self.submit(
-                GnnTrainCalculation,
-                code=self.inputs.code,
-                frames=self.inputs.frames,
-                parameters=orm.Dict({**base, 'seed': int(base.get('seed', 0)) + member}),
-                metadata=self._metadata(f'train_gnn_{member}', f'GNN member {member}'),
+            parameters = orm.Dict({**base, 'seed': int(base.get('seed', 0)) + member})
+            calcs[f'train_gnn_{member}'] = self._training(
+                GnnTrainWorkChain, f'train_gnn_{member}', f'GNN member {member}', parameters
             )
         self.ctx.gnn_keys = [k for k in calcs if k.startswith('train_gnn_')]
         return ToContext(**calcs)

@@ -4,8 +4,11 @@ Handlers (aiida-quantumespresso style, highest priority first):
 
 * ``handle_input_errors`` (600): invalid input, non-periodic cell, missing PAW setup, GPAW missing, Berry phase of
   a metal: stop at once with the calculation's exit code (a rerun cannot fix them).
-* ``handle_killed`` (500): the job was killed before it finished (walltime, node failure): rerun in a new folder
-  that reuses the finished stages of the old one (``parent_folder``: the driver resumes from its results.json).
+* ``handle_killed`` (500): the job was killed before it finished (no status file; the scheduler's out of walltime or
+  node failure): rerun in a new folder that reuses the finished stages of the old one (``parent_folder``: the
+  driver resumes from its results.json).
+* ``handle_out_of_memory`` (450): the scheduler's out of memory: twice the ``max_memory_kb`` and rerun from the
+  finished stages; without a memory request, stop (exit 411) saying what to set.
 * ``handle_scf_not_converged`` (400): double the SCF iteration limit; from the second time on, also a more
   conservative density mixer.
 """
@@ -20,6 +23,7 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_han
 
 from aiida_flexo.calcjobs.gpaw import ENGINE_EXIT_CODES, GpawCalculation
 from aiida_flexo.engines.inputs import EngineInputs
+from aiida_flexo.workflows.handlers import ask_for_more_memory, killed_exit_codes
 
 #: failures that a rerun cannot fix: the work chain stops at once with the calculation's exit code
 NOT_RECOVERABLE = (
@@ -54,6 +58,9 @@ class GpawBaseWorkChain(BaseRestartWorkChain):
             cls.results,
         )
         spec.exit_code(410, 'ERROR_UNRECOVERABLE', message='the calculation failed and no handler can fix it')
+        spec.exit_code(
+            411, 'ERROR_OUT_OF_MEMORY', message='out of memory, and no more can be asked for: {message}'
+        )
         for status, label, _ in ENGINE_EXIT_CODES.values():  # the input errors no restart can fix
             if label in NOT_RECOVERABLE:
                 spec.exit_code(status, label, message='{message}')
@@ -73,12 +80,22 @@ class GpawBaseWorkChain(BaseRestartWorkChain):
         label = {status: label for status, label, _ in ENGINE_EXIT_CODES.values()}[node.exit_status]
         return ProcessHandlerReport(True, self.exit_codes[label].format(message=node.exit_message))
 
-    @process_handler(priority=500, exit_codes=[GpawCalculation.exit_codes.ERROR_NO_STATUS])
+    @process_handler(priority=500, exit_codes=killed_exit_codes(GpawCalculation))
     def handle_killed(self, node):
         """Killed before it finished: rerun, reusing the finished stages in its work folder."""
         self.ctx.inputs.parent_folder = node.outputs.remote_folder
-        self.report(f'{node.process_label}<{node.pk}> was killed: rerunning from its finished stages')
+        self.report(
+            f'{node.process_label}<{node.pk}> was killed ([{node.exit_status}]): rerunning from its finished stages'
+        )
         return ProcessHandlerReport(True)
+
+    @process_handler(priority=450, exit_codes=[GpawCalculation.exit_codes.ERROR_SCHEDULER_OUT_OF_MEMORY])
+    def handle_out_of_memory(self, node):
+        """Out of memory: more memory, rerun from the finished stages; without a memory request, stop."""
+        report = ask_for_more_memory(self, node, self.exit_codes.ERROR_OUT_OF_MEMORY)
+        if report.exit_code.status == 0:
+            self.ctx.inputs.parent_folder = node.outputs.remote_folder
+        return report
 
     @process_handler(priority=400, exit_codes=[GpawCalculation.exit_codes.ERROR_SCF_NOT_CONVERGED])
     def handle_scf_not_converged(self, node):

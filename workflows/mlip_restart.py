@@ -1,8 +1,8 @@
 """Common ground of the restart WorkChains around the MLIP CalcJobs (``flexo.mlip.relax.base``, ``flexo.mlip.md.base``).
 
 Both CalcJobs write an ase trajectory as they go and take ``restart_trajectory`` to continue from its last frame
-(:class:`aiida_flexo.calcjobs.mlip._ModelOnStructure`). A killed run (walltime, node failure, out of memory: the
-executable never wrote its status, ``ERROR_NO_STATUS``) is continued from there, keeping everything already
+(:class:`aiida_flexo.calcjobs.mlip._ModelOnStructure`). A killed run (a kill, a node failure: the executable never
+wrote its status, ``ERROR_NO_STATUS``; or the scheduler's out of walltime or node failure) is continued from there, keeping everything already
 computed; subclasses add handlers of their own (not converged, unstable).
 """
 
@@ -14,6 +14,7 @@ from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
 from aiida_flexo.calcjobs.mlip import _ModelOnStructure
+from aiida_flexo.workflows.handlers import killed_exit_codes
 
 
 class MlipRestartWorkChain(BaseRestartWorkChain):
@@ -56,7 +57,8 @@ class MlipRestartWorkChain(BaseRestartWorkChain):
         )
         return ProcessHandlerReport(True)
 
-    @process_handler(priority=400, exit_codes=[_ModelOnStructure.exit_codes.ERROR_NO_STATUS])
+    @process_handler(priority=400, exit_codes=killed_exit_codes(_ModelOnStructure))
     def handle_killed(self, node):
-        """Killed by the scheduler (walltime, memory) or the machine: continue from the last written frame."""
-        return self.continue_from_trajectory(node, 'was killed before it finished')
+        """Killed (no status file; the scheduler's out of walltime or node failure): continue from the last written
+        frame."""
+        return self.continue_from_trajectory(node, f'was killed before it finished ([{node.exit_status}])')

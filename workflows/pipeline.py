@@ -27,6 +27,7 @@ from aiida_flexo.workflows.flexo_coefficient import FlexoCoefficientWorkChain
 from aiida_flexo.workflows.label import LabelWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
 from aiida_flexo.workflows.sampling import SamplingWorkChain
+from aiida_flexo.workflows.train_restart import GnnTrainWorkChain, MlipTrainWorkChain
 from aiida_flexo.workflows.verify import VerifyWorkChain
 
 
@@ -391,18 +392,24 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         return orm.Dict({**given, 'from_potential': chosen})
 
     def train(self):
+        """Both trainings through their restart WorkChains (walltime limits, kills: they resume from checkpoints)."""
         calcs = {}
-        for name, process in (('gnn', GnnTrainCalculation), ('mlip', MlipTrainCalculation)):
+        trainers = (
+            ('gnn', GnnTrainCalculation, GnnTrainWorkChain),
+            ('mlip', MlipTrainCalculation, MlipTrainWorkChain),
+        )
+        for name, process, workchain in trainers:
             inputs = AttributeDict(self.exposed_inputs(process, namespace=name))
             inputs.frames = self.ctx.frames
             if name == 'mlip':
                 parameters = self.potential_parameters()
                 if parameters is not None:
                     inputs.parameters = parameters
+            label = 'dipole GNN training' if name == 'gnn' else 'potential training'
             inputs.metadata = AttributeDict(inputs.get('metadata', {}))
-            inputs.metadata.call_link_label = f'train_{name}'
-            inputs.metadata.label = 'dipole GNN training' if name == 'gnn' else 'potential training'
-            calcs[f'train_{name}'] = self.submit(process, **inputs)
+            inputs.metadata.label = label
+            metadata = {'call_link_label': f'train_{name}', 'label': label}
+            calcs[f'train_{name}'] = self.submit(workchain, train=inputs, metadata=metadata)
         self.report(
             f'training the dipole GNN <{calcs["train_gnn"].pk}> and the potential <{calcs["train_mlip"].pk}> '
             f'on {self.ctx.frames.n_frames} frames'

@@ -178,6 +178,8 @@ def run(argv: list[str] | None = None) -> None:
     status_file = None
     if len(args) >= 2 and args[0] == STATUS_OPTION:
         status_file, args = Path(args[1]), args[2:]
+        # a job restarted in a copy of an earlier job's folder must not leave that job's verdict behind if it is killed
+        status_file.unlink(missing_ok=True)
     status, message = 0, ''
     try:
         main.main(args=args, prog_name='aiida-flexo', standalone_mode=False)

@@ -319,7 +319,7 @@ def write_report(nodes: dict, out_dir: Path, profile: str, wall_s: float) -> Non
     (out_dir / 'result.json').write_text(json.dumps(result, indent=1))
     flexo = next(n for n in pipeline.called if n.process_label == 'FlexoCoefficientWorkChain')
     (out_dir / 'profile.png').write_bytes(flexo.outputs.plot.get_content(mode='rb'))
-    train_gnn = next(n for n in pipeline.called if n.process_label == 'GnnTrainCalculation')
+    train_gnn = next(n for n in pipeline.called if n.process_label == 'GnnTrainWorkChain')
     if 'parity' in train_gnn.outputs:
         (out_dir / 'gnn_parity.png').write_bytes(train_gnn.outputs.parity.get_content(mode='rb'))
     click.echo('\n'.join(lines))

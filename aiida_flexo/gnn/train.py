@@ -971,6 +971,7 @@ def train(
         'n_val': len(split.val),
         'n_test': len(split.test),
         'epochs_run': len(history),
+        'resumed_from_epoch': start_epoch if checkpoint is not None else None,
         'best_epoch': best_epoch,
         'stop_reason': stop_reason,
         'train_wall_time_s': wall_time,

@@ -126,7 +126,7 @@ def test_one_generation_labels_the_most_uncertain_frames(loop, start_frames):
         (n for n in loop.called if n.process_label == 'ActiveGenerationWorkChain'), key=lambda n: n.ctime
     )
     assert len(final) == 2 and report['final_models_from'] == final[-1].pk
-    training = [n for n in final[-1].called if n.process_label == 'MlipTrainCalculation']
+    training = [n for n in final[-1].called_descendants if n.process_label == 'MlipTrainCalculation']
     assert training[0].inputs.frames.uuid == loop.outputs.frames.uuid
     assert loop.outputs.mlip_model.filename == 'model.committee.zip'
     assert set(loop.outputs.dipole_models) == {'member_0', 'member_1'}

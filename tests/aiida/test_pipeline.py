@@ -94,7 +94,9 @@ def chain(aiida_profile, daemon_client):
 
     def training_calcs():
         return [
-            n for n in pipeline.called if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
+            n
+            for n in pipeline.called_descendants
+            if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
         ]
 
     # stop the daemon once the first training CalcJob has finished, then start it again
@@ -107,8 +109,9 @@ def chain(aiida_profile, daemon_client):
     daemon_client.start_daemon()
     wait(lambda: pipeline.is_terminated, 'the end of the pipeline')
     record_timings(pipeline, 'test_pipeline')
-    gnn = next((n for n in pipeline.called if n.process_label == 'GnnTrainCalculation'), None)
-    mlip = next((n for n in pipeline.called if n.process_label == 'MlipTrainCalculation'), None)
+    # each training runs in its restart WorkChain (flexo.gnn.train.base, flexo.mlip.train.base)
+    gnn = next((n for n in pipeline.called_descendants if n.process_label == 'GnnTrainCalculation'), None)
+    mlip = next((n for n in pipeline.called_descendants if n.process_label == 'MlipTrainCalculation'), None)
     flexo = next((n for n in pipeline.called if n.process_label == 'FlexoCoefficientWorkChain'), None)
     verify = next((n for n in pipeline.called if n.process_label == 'VerifyWorkChain'), None)
     return {
@@ -127,7 +130,9 @@ def test_pipeline_survives_a_daemon_restart(chain):
     pipeline = chain['pipeline']
     assert pipeline.is_finished_ok, describe(pipeline)
     trainings = [
-        n for n in pipeline.called if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
+        n
+        for n in pipeline.called_descendants
+        if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
     ]
     assert len(trainings) == 2, 'each model is trained exactly once'
     assert chain['finished_before_restart'] <= {n.pk for n in trainings}
@@ -204,7 +209,9 @@ def test_rerun_reuses_training_and_thresholds_stop_it(chain, submit_and_await):
     assert rerun.exit_status == 405, describe(rerun)
     assert 'force_mae_meV_A' in rerun.exit_message
     trainings = [
-        n for n in rerun.called if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
+        n
+        for n in rerun.called_descendants
+        if n.process_label in ('GnnTrainCalculation', 'MlipTrainCalculation')
     ]
     assert len(trainings) == 2 and all(n.base.caching.is_created_from_cache for n in trainings)
     assert {n.base.caching.get_cache_source() for n in trainings} == {chain['gnn'].uuid, chain['mlip'].uuid}
