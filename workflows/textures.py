@@ -25,6 +25,7 @@ from aiida_flexo.calcjobs.functions.textures import (
     analyse_texture_field,
     assign_texture_grid,
     build_texture_superlattice,
+    check_anneal,
     draw_texture_field,
     select_trajectory_frames,
     superlattice_from_parameters,
@@ -150,6 +151,14 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             help='Time-average the field over the last this many trajectory frames (1: the final structure).',
         )
         spec.input(
+            'require_anneal_holds',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(True),
+            help='Stop with exit 407 when the anneal does not hold (a stage more than 10 % (at least 10 K) from its '
+            'target temperature, or an atom more than 1 Å from its site at the end) instead of analysing a melt; '
+            'False: report it only (the fast protocol: short test anneals).',
+        )
+        spec.input(
             'analysis_options',
             valid_type=orm.Dict,
             required=False,
@@ -224,6 +233,18 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             'ERROR_PICTURES_FAILED',
             message='the pictures failed (field and analysis are stored): {message}',
         )
+        spec.exit_code(
+            407,
+            'ERROR_ANNEAL_DID_NOT_HOLD',
+            message='the anneal did not hold, so there is no texture to analyse: {message}; the trajectory and '
+            'the check are in the outputs (a better potential, a smaller timestep or a slower schedule)',
+        )
+        spec.output(
+            'anneal_check',
+            valid_type=orm.Dict,
+            required=False,
+            help='Per stage: target and mean temperature (K, second half), whether it held; atoms off their sites.',
+        )
 
     @classmethod
     def get_builder_from_protocol(
@@ -261,6 +282,7 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         builder.dipole_model = dipole_model
         builder.schedule = orm.List([[float(t), int(n)] for t, n in inputs['schedule']])
         builder.average_last = orm.Int(inputs['average_last'])
+        builder.require_anneal_holds = orm.Bool(inputs['require_anneal_holds'])
         builder.analysis_options = orm.Dict(inputs['analysis_options'])
         builder.pictures = orm.Dict(inputs['pictures'])
         builder.md.md.code = code
@@ -348,6 +370,37 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
                     moved['atoms_off_site'], n_atoms, moved['off_site_A'], 'start'
                 )
         self.report(message)
+        return self.check_anneal_holds(node)
+
+    def check_anneal_holds(self, node):
+        """Thermostat within 10 % (10 K) of each stage's target, every atom within 1 Å of its site at the end:
+        reported in numbers; exit 407 when it does not hold and ``require_anneal_holds``."""
+        if 'trajectory' not in node.outputs or 'final_structure' not in node.outputs:
+            self.report('anneal check: no trajectory or final structure to check')
+            return None
+        check = check_anneal(
+            node.outputs.trajectory,
+            node.outputs.final_structure,
+            self.ctx.structure,
+            metadata={'call_link_label': 'check_anneal'},
+        )
+        self.out('anneal_check', check)
+        stages = ', '.join(
+            f'{s["target_K"]:g} K → {s["mean_K"]:.1f} K {"ok" if s["holds"] else "NOT HELD"}'
+            for s in check['stages']
+        )
+        self.report(
+            f'anneal check: stages (mean over each second half) {stages}; {check["atoms_off_site"]} atom(s) more '
+            f'than {check["off_site_A"]:g} Å from their sites (largest {check["max_displacement_A"]:.2f} Å)'
+        )
+        if check['holds']:
+            return None
+        problems = '; '.join(check['problems'])
+        if self.inputs.require_anneal_holds.value:
+            return self.exit_codes.ERROR_ANNEAL_DID_NOT_HOLD.format(message=problems)
+        self.report(
+            f'WARNING: the anneal did not hold ({problems}); analysed anyway (require_anneal_holds False)'
+        )
         return None
 
     def predict(self):

@@ -503,10 +503,16 @@ def _model_node(value: str, option: str, kind: str):
     help="torch device of the MD, e.g. 'cuda' on a GPU node (the job's scheduler options must reserve the GPU) "
     '[default: cpu].',
 )
+@click.option(
+    '--require-anneal-holds/--report-anneal-only',
+    default=None,
+    help='Stop (exit 407) when the anneal does not hold (a stage > 10 %% / 10 K from its target, an atom > 1 Å '
+    'from its site), or only report it [default: protocol: stop, except fast].',
+)
 def submit(
     m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width, bubble_radius,
     displacement_b, displacement_o, mlip_model, dipole_model, schedule, protocol, average_last, stride, timestep,
-    code_label, max_wallclock, profile, as_json, threads=None, device=None,
+    code_label, max_wallclock, profile, as_json, threads=None, device=None, require_anneal_holds=None,
 ) -> None:  # fmt: skip
     """Submit flexo.textures to the daemon: build the superlattice, anneal it with the MLIP, predict the
     polarization field with the dipole GNN, analyse it (skyrmion numbers, domains, walls) and draw it.
@@ -537,6 +543,8 @@ def submit(
     if timestep is not None and not timestep > 0:
         fail(f'--timestep must be a positive time step in fs, got {timestep}')
     overrides['md_parameters'] = {key: value for key, value in md_parameters.items() if value is not None}
+    if require_anneal_holds is not None:
+        overrides['require_anneal_holds'] = require_anneal_holds
     try:
         from aiida_flexo.calcjobs.functions.textures import superlattice_from_parameters
 
@@ -587,6 +595,7 @@ def submit(
         'protocol': protocol,
         'schedule': merged['schedule'],
         'average_last': merged['average_last'],
+        'require_anneal_holds': merged['require_anneal_holds'],
         'mlip_model_pk': mlip.pk,
         'dipole_model_pk': dipole.pk,
     }

@@ -57,3 +57,63 @@ def implausible_cells(P: np.ndarray, limit: float = IMPLAUSIBLE_P_C_PER_M2) -> n
     if P.ndim != 4 or P.shape[-1] != 3:
         raise ValueError(f'P must have the shape (Nx, Ny, L, 3), got {P.shape}')
     return np.argwhere(np.linalg.norm(P, axis=-1) > limit)
+
+
+#: a stage holds its temperature when the mean over its second half is within this fraction of its target ...
+STAGE_TOLERANCE = 0.10
+#: ... or within this many K: 10 % of a 1 K target is below the thermal noise of any finite cell
+STAGE_TOLERANCE_FLOOR_K = 10.0
+
+
+def stage_temperatures(temperatures: np.ndarray, targets: np.ndarray) -> list[dict]:
+    """Per stage of an MD run (consecutive frames with one target temperature): the target (K), the mean
+    instantaneous temperature over the second half of the stage's frames (K; the first half is the thermostat
+    bringing the cell from the previous stage), its deviation, and whether it is within the tolerance."""
+    temperatures = np.asarray(temperatures, dtype=float)
+    targets = np.asarray(targets, dtype=float)
+    if temperatures.shape != targets.shape or temperatures.ndim != 1:
+        raise ValueError(
+            'temperatures and targets must be 1D arrays of the same length (one value per frame)'
+        )
+    stages = []
+    start = 0
+    for end in range(1, len(targets) + 1):
+        if end < len(targets) and targets[end] == targets[start]:
+            continue
+        window = temperatures[start:end][(end - start) // 2 :]
+        target = float(targets[start])
+        mean = float(np.mean(window))
+        allowed = max(STAGE_TOLERANCE * target, STAGE_TOLERANCE_FLOOR_K)
+        stages.append(
+            {
+                'target_K': target,
+                'mean_K': mean,
+                'deviation_K': mean - target,
+                'allowed_K': allowed,
+                'n_frames': int(len(window)),
+                'holds': bool(abs(mean - target) <= allowed),
+            }
+        )
+        start = end
+    return stages
+
+
+def anneal_check(
+    temperatures: np.ndarray, targets: np.ndarray, final: Atoms, start: Atoms, off_site_A: float = OFF_SITE_A
+) -> dict:
+    """Does an anneal hold? Each stage's temperature (:func:`stage_temperatures`) and every atom of the final
+    structure within ``off_site_A`` of its start site (:func:`displacement_summary`). ``problems`` lists, in
+    words and numbers, what does not hold; ``holds`` is True when nothing does."""
+    stages = stage_temperatures(temperatures, targets)
+    moved = displacement_summary(final, start, off_site_A)
+    problems = [
+        f'stage at {s["target_K"]:g} K ran at {s["mean_K"]:.1f} K (second half; allowed ±{s["allowed_K"]:.1f} K)'
+        for s in stages
+        if not s['holds']
+    ]
+    if moved['atoms_off_site']:
+        problems.append(
+            f'{moved["atoms_off_site"]} of {len(final)} atoms ended more than {off_site_A:g} Å from their start '
+            f'site (largest {moved["max_displacement_A"]:.2f} Å): the lattice did not hold'
+        )
+    return {'stages': stages, **moved, 'problems': problems, 'holds': not problems}

@@ -296,3 +296,25 @@ def draw_texture_field(field: orm.ArrayData, analysis: orm.Dict, options: orm.Di
                 include_plotlyjs=True if settings['plotlyjs'] == 'embed' else 'cdn',
             )
         return {name: _file_node(path) for name, path in outputs.items()}
+
+
+@calcfunction
+def check_anneal(
+    trajectory: orm.TrajectoryData, final_structure: orm.StructureData, structure: orm.StructureData
+):
+    """Whether the anneal held (:func:`aiida_flexo.textures.health.anneal_check`): each stage's mean temperature
+    over its second half against its target, and every atom of the final structure within 1 Å of its start site."""
+    from aiida_flexo.textures.health import anneal_check
+
+    names = trajectory.get_arraynames()
+    if 'temperatures' not in names or 'target_temperatures' not in names:
+        raise ValueError(
+            'the MD trajectory has no temperatures or target temperatures to check the anneal with'
+        )
+    result = anneal_check(
+        trajectory.get_array('temperatures'),
+        trajectory.get_array('target_temperatures'),
+        final_structure.get_ase(),
+        structure.get_ase(),
+    )
+    return orm.Dict(jsonable(result))

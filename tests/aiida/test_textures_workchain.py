@@ -140,6 +140,11 @@ def test_inputs_are_validated(flexo_code):
     )
     assert builder.superlattice.get_dict() == {**SUPERLATTICE, 'seed_in': 'A'}
     assert builder.schedule.get_list() == [[600.0, 200], [1.0, 200]] and builder.average_last.value == 3
+    assert builder.require_anneal_holds.value is False  # fast: 200 steps do not cool a cell; report only
+    moderate = TextureWorkChain.get_builder_from_protocol(
+        flexo_code, model, model, superlattice=SUPERLATTICE, protocol='moderate', options=options
+    )
+    assert moderate.require_anneal_holds.value is True
     inputs = builder._inputs(prune=True)
     del inputs['superlattice']
     port = TextureWorkChain.spec().inputs
