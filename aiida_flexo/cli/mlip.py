@@ -423,7 +423,7 @@ def _write_structure(atoms, path: Path) -> None:
     type=click.IntRange(min=0),
     default=200,
     show_default=True,
-    help='Watchdog: stop (exit status 3) when the largest force has not fallen by 1 %% for this many steps; 0: off.',
+    help='Watchdog: stop (exit status 3) when the largest force has not fallen by 1 % for this many steps; 0: off.',
 )
 @click.option(
     '--overwrite', is_flag=True, help='Replace existing output files (structure, trajectory, summary).'
@@ -530,15 +530,30 @@ def _str(value) -> str | None:
 @click.option('--timestep', type=float, default=1.0, show_default=True, help='Time step, fs.')
 @click.option(
     '--thermostat',
-    type=click.Choice(['langevin', 'nose-hoover', 'npt']),
+    type=click.Choice(['langevin', 'nose-hoover', 'npt', 'epitaxial']),
     default='langevin',
     show_default=True,
-    help='langevin / nose-hoover: NVT; npt: isotropic MTK barostat.',
+    help='langevin / nose-hoover: NVT; npt: isotropic MTK barostat; epitaxial: in-plane lattice clamped (a film on '
+    'its substrate), out-of-plane free (Berendsen NPT along z).',
 )
 @click.option('--friction', type=float, default=0.01, show_default=True, help='Langevin friction, 1/fs.')
-@click.option('--tdamp', type=float, default=100.0, show_default=True, help='Nosé–Hoover damping time, fs.')
-@click.option('--pressure', type=float, default=0.0, show_default=True, help='npt target pressure, GPa.')
-@click.option('--pdamp', type=float, default=1000.0, show_default=True, help='npt barostat damping time, fs.')
+@click.option(
+    '--tdamp',
+    type=float,
+    default=100.0,
+    show_default=True,
+    help='Nosé–Hoover (epitaxial: Berendsen) damping time, fs.',
+)
+@click.option(
+    '--pressure', type=float, default=0.0, show_default=True, help='npt / epitaxial target pressure, GPa.'
+)
+@click.option(
+    '--pdamp',
+    type=float,
+    default=1000.0,
+    show_default=True,
+    help='npt / epitaxial barostat damping time, fs.',
+)
 @click.option(
     '--out',
     required=True,

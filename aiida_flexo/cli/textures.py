@@ -504,15 +504,21 @@ def _model_node(value: str, option: str, kind: str):
     '[default: cpu].',
 )
 @click.option(
+    '--epitaxial',
+    is_flag=True,
+    help="Anneal as a film on its substrate: the in-plane lattice clamped to the superlattice's (--substrate or "
+    '--a-inplane), the out-of-plane length free at zero stress (MD thermostat epitaxial: Berendsen NPT along z).',
+)
+@click.option(
     '--require-anneal-holds/--report-anneal-only',
     default=None,
-    help='Stop (exit 407) when the anneal does not hold (a stage > 10 %% / 10 K from its target, an atom > 1 Å '
+    help='Stop (exit 407) when the anneal does not hold (a stage > 10 % / 10 K from its target, an atom > 1 Å '
     'from its site), or only report it [default: protocol: stop, except fast].',
 )
 def submit(
     m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width, bubble_radius,
     displacement_b, displacement_o, mlip_model, dipole_model, schedule, protocol, average_last, stride, timestep,
-    code_label, max_wallclock, profile, as_json, threads=None, device=None, require_anneal_holds=None,
+    code_label, max_wallclock, profile, as_json, threads=None, device=None, require_anneal_holds=None, epitaxial=False,
 ) -> None:  # fmt: skip
     """Submit flexo.textures to the daemon: build the superlattice, anneal it with the MLIP, predict the
     polarization field with the dipole GNN, analyse it (skyrmion numbers, domains, walls) and draw it.
@@ -537,7 +543,12 @@ def submit(
         if average_last < 1:
             fail(f'--average-last must be at least 1 (1: the final structure), got {average_last}')
         overrides['average_last'] = average_last
-    md_parameters = {'stride': stride, 'timestep_fs': timestep, 'device': device}
+    md_parameters = {
+        'stride': stride,
+        'timestep_fs': timestep,
+        'device': device,
+        'thermostat': 'epitaxial' if epitaxial else None,
+    }
     if stride is not None and stride < 1:
         fail(f'--stride must be at least 1 MD step, got {stride}')
     if timestep is not None and not timestep > 0:
@@ -596,6 +607,7 @@ def submit(
         'schedule': merged['schedule'],
         'average_last': merged['average_last'],
         'require_anneal_holds': merged['require_anneal_holds'],
+        'thermostat': merged['md_parameters'].get('thermostat'),
         'mlip_model_pk': mlip.pk,
         'dipole_model_pk': dipole.pk,
     }

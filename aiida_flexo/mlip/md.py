@@ -30,7 +30,10 @@ from aiida_flexo.mlip.committee import frame_uncertainty
 from aiida_flexo.mlip.relax import check_structure, parse_fix
 
 #: Thermostat names accepted by :func:`run_md`.
-THERMOSTATS = ('langevin', 'nose-hoover', 'npt')
+THERMOSTATS = ('langevin', 'nose-hoover', 'npt', 'epitaxial')
+#: compressibility the ``epitaxial`` Berendsen barostat assumes (1/(150 GPa), a perovskite oxide), 1/GPa; it only sets
+#: how fast the out-of-plane length follows the stress, not where it ends
+EPITAXIAL_COMPRESSIBILITY_PER_GPA = 1.0 / 150.0
 
 
 class MDExplosionError(RuntimeError):
@@ -158,6 +161,20 @@ def _dynamics(
             tdamp=tdamp_fs * units.fs,
             pdamp=pdamp_fs * units.fs,
         )
+    if thermostat == 'epitaxial':
+        from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
+
+        # in-plane lattice clamped (to the substrate the structure was built on), out-of-plane free: NPT along z
+        return Inhomogeneous_NPTBerendsen(
+            atoms,
+            dt,
+            temperature_K=temperature_K,
+            taut=tdamp_fs * units.fs,
+            pressure_au=pressure_GPa * units.GPa,
+            taup=pdamp_fs * units.fs,
+            compressibility_au=EPITAXIAL_COMPRESSIBILITY_PER_GPA / units.GPa,
+            mask=(0, 0, 1),
+        )
     raise ValueError(f'unknown thermostat {thermostat!r}; choose one of {list(THERMOSTATS)}')
 
 
@@ -189,12 +206,14 @@ def run_md(
         calculator: an ase calculator.
         schedule: stages, see :func:`parse_schedule`.
         timestep_fs: time step, fs.
-        thermostat: ``langevin`` (NVT), ``nose-hoover`` (NVT, Nosé–Hoover chain) or ``npt`` (isotropic
-            Martyna–Tobias–Klein barostat with a Nosé–Hoover chain thermostat).
+        thermostat: ``langevin`` (NVT), ``nose-hoover`` (NVT, Nosé–Hoover chain), ``npt`` (isotropic
+            Martyna–Tobias–Klein barostat with a Nosé–Hoover chain thermostat) or ``epitaxial`` (a thin film on a
+            substrate: in-plane lattice vectors a, b clamped as given, the out-of-plane length free at
+            ``pressure_GPa``; Berendsen thermostat (``tdamp_fs``) and barostat (``pdamp_fs``) along z only).
         friction_per_fs: Langevin friction, 1/fs.
-        tdamp_fs: Nosé–Hoover thermostat damping time, fs.
-        pressure_GPa: target pressure of ``npt``, GPa.
-        pdamp_fs: barostat damping time of ``npt``, fs.
+        tdamp_fs: Nosé–Hoover (``epitaxial``: Berendsen) thermostat damping time, fs.
+        pressure_GPa: target pressure of ``npt`` and ``epitaxial``, GPa.
+        pdamp_fs: barostat damping time of ``npt`` and ``epitaxial``, fs.
         trajectory: ase ``.traj`` file written every ``stride`` steps as the run goes.
         stride: steps between written frames.
         fix: atoms held fixed (see :func:`aiida_flexo.mlip.parse_fix`); without fixed atoms, Langevin runs hold
@@ -221,8 +240,8 @@ def run_md(
     total = sum(s.n_steps for s in stages)
     if not 0 <= start_step <= total:
         raise ValueError(f'start_step {start_step} is outside the schedule (0..{total} steps)')
-    if thermostat == 'npt' and not all(atoms.pbc):
-        raise ValueError('npt needs a 3D periodic cell')
+    if thermostat in ('npt', 'epitaxial') and not all(atoms.pbc):
+        raise ValueError(f'{thermostat} needs a 3D periodic cell')
 
     rng = np.random.default_rng(seed)
     work = atoms.copy()
