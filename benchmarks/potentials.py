@@ -134,7 +134,7 @@ def stage_finetune(args, frames, split, name: str, seed: int = 0, folder: str | 
 
 
 def stage_gnn(args, frames, split) -> dict:
-    from aiida_flexo.gnn.train import TrainConfig, train
+    from aiida_flexo.gnn.training import TrainConfig, train
 
     out = Path(args.out) / 'gnn'
     start = time.perf_counter()

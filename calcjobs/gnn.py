@@ -11,27 +11,12 @@ from aiida.engine import ExitCode
 from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
 from aiida_flexo.calcjobs.mlip import _frames_text, _validate_parameters, options_to_arguments
 from aiida_flexo.calcjobs.utils import read_extxyz_text
+from aiida_flexo.gnn.settings import gnn_train_settings
 from aiida_flexo.nodes.frames import FramesData
 
 MODEL_FILE = 'model.pt'
-TRAIN_OPTIONS = {
-    'epochs': '--epochs',
-    'cutoff': '--cutoff',
-    'triplet_cutoff': '--triplet-cutoff',
-    'bec_weight': '--bec-weight',
-    'dipole_weight': '--dipole-weight',
-    'seed': '--seed',
-    'test_fraction': '--test-fraction',
-    'val_fraction': '--val-fraction',
-    'batch_size': '--batch-size',
-    'lr': '--lr',
-    'patience': '--patience',
-    'threads': '--threads',
-    'max_time': '--max-time',
-    'reference_offset': '--reference-offset',
-    'label_branches': '--label-branches',
-    'bond_rcond': '--bond-rcond',
-}
+#: parameters of flexo.gnn.train -> options of `aiida-flexo gnn train`: every user setting, from its one definition
+TRAIN_OPTIONS = {name: setting.flag for name, setting in gnn_train_settings().items()}
 TRAIN_FLAGS = ('float64',)
 
 

@@ -1,7 +1,7 @@
 """``flexo.gnn.train.base`` and ``flexo.mlip.train.base``: trainings that survive their scheduler.
 
 A training of hours meets walltime limits, node failures and out-of-memory kills. Both executables checkpoint as they
-go and continue with ``--resume`` (:func:`aiida_flexo.gnn.train.train`; :mod:`aiida_flexo.mlip.train` and
+go and continue with ``--resume`` (:func:`aiida_flexo.gnn.training.train`; :mod:`aiida_flexo.mlip.train` and
 :mod:`aiida_flexo.mlip.finetune`). These BaseRestartWorkChains (the pipeline and the active-learning loop train
 through them):
 

@@ -22,25 +22,13 @@ def _check_device(device: str) -> None:
         fail(str(exc))
 
 
-def _model_settings(cutoff: float | None, triplet_cutoff: float | None, use_float64: bool) -> dict:
-    """The GNNConfig fields given on the command line (a resumed run compares them with its checkpoint)."""
-    settings: dict = {}
-    if cutoff is not None:
-        settings['cutoff'] = cutoff
-    if triplet_cutoff is not None:
-        settings['triplet_cutoff'] = triplet_cutoff
-    if use_float64:
-        settings['dtype'] = 'float64'
-    return settings
-
-
 def _model_config(out_dir: Path, settings: dict, resume: bool):
     """The GNNConfig of a new run, or ``None`` on resume (the checkpoint's, which ``settings`` must not change).
 
     Raises ``FileNotFoundError``/``ValueError`` (unreadable checkpoint, changed settings, bad values).
     """
     from aiida_flexo.gnn import GNNConfig
-    from aiida_flexo.gnn.train import CHECKPOINT_NAME, check_resume_config, read_checkpoint
+    from aiida_flexo.gnn.training import CHECKPOINT_NAME, check_resume_config, read_checkpoint
 
     if resume:
         path = out_dir / CHECKPOINT_NAME
@@ -56,6 +44,29 @@ def gnn() -> None:
     """Dipole GNN: per-atom dipoles p_j = Σ_k c_kj e_kj trained on Berry-phase dipoles and Born charges."""
 
 
+def _name_options(message: str, settings: dict) -> str:
+    """A config's error message with its setting identifiers written as the options a user typed (bond_rcond ->
+    --bond-rcond; one-word names such as cutoff are left to the prose)."""
+    import re
+
+    for name, setting in settings.items():
+        if '_' in name:
+            message = re.sub(rf'(?<![\w-]){name}\b', setting.flag, message)
+    return message
+
+
+def training_setting_options(command):
+    """The ``gnn train`` options of every user setting (:func:`aiida_flexo.gnn.settings.gnn_train_settings`): one
+    definition each, with its help and default; ``None`` when not given (the configs' defaults then apply)."""
+    from aiida_flexo.gnn.settings import default_text, gnn_train_settings
+
+    for setting in reversed(list(gnn_train_settings().values())):
+        kind = click.Choice(list(setting.choices)) if setting.choices else setting.type
+        help_text = f'{setting.help}  [default: {default_text(setting)}]'
+        command = click.option(setting.flag, setting.name, type=kind, default=None, help=help_text)(command)
+    return command
+
+
 @gnn.command('train')
 @click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -65,72 +76,10 @@ def gnn() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help='Output folder: model.pt, metrics.json, parity.png, split.json, log.csv, checkpoint.pt.',
 )
-@click.option('--epochs', type=int, default=None, help='Maximum number of epochs  [default: 600].')
-@click.option('--cutoff', type=float, default=None, help='Edge cutoff in Å  [default: 5.0].')
-@click.option(
-    '--triplet-cutoff', type=float, default=None, help='Angular (triplet) cutoff in Å  [default: 3.5].'
-)
-@click.option(
-    '--bec-weight',
-    type=float,
-    default=None,
-    help='Weight of the Born-charge loss (1/e²); default 1 when every frame has Born charges, else 0.',
-)
-@click.option(
-    '--dipole-weight',
-    type=float,
-    default=None,
-    help='Weight of the folded dipole loss (squared error per atom), atom/(e·Å)²  [default: 1].',
-)
-@click.option('--seed', type=int, default=None, help='Seed of weights, split and batch order  [default: 0].')
-@click.option(
-    '--test-fraction', type=float, default=0.1, show_default=True, help='Fraction of frames in the test set.'
-)
-@click.option(
-    '--val-fraction',
-    type=float,
-    default=0.1,
-    show_default=True,
-    help='Fraction of frames in the validation set.',
-)
-@click.option('--batch-size', type=int, default=None, help='Frames per optimisation step  [default: 4].')
-@click.option('--lr', type=float, default=None, help='Initial learning rate (Adam)  [default: 5e-3].')
-@click.option(
-    '--patience', type=int, default=None, help='Early stopping after this many epochs without improvement.'
-)
+@training_setting_options
 @click.option('--device', default='cpu', show_default=True, help="torch device: 'cpu', 'cuda', 'cuda:1', ...")
-@click.option('--threads', type=int, default=None, help='torch CPU threads  [default: 1].')
-@click.option(
-    '--max-time', type=float, default=None, help='Stop after this many seconds (checkpoint kept, resumable).'
-)
 @click.option('--resume', is_flag=True, help='Continue from OUT/checkpoint.pt (same data and settings).')
 @overwrite_option('output folder (a non-empty OUT is refused otherwise, unless --resume)')
-@click.option(
-    '--reference-offset',
-    type=click.Choice(['reference', 'zero', 'learned', 'half-quantum']),
-    default=None,
-    help='Offset between the model dipole (zero for centrosymmetric cells) and the labels: reference: 0 or ½ of a '
-    'quantum per lattice vector, fixed by a labelled centrosymmetric reference frame or the best of the eight per '
-    'composition (half-quantum: the same); zero; learned: refined continuously after each epoch (experiments: '
-    'warns when it leaves 0 or ½)  [default: reference, zero with fixed branches].',
-)
-@click.option(
-    '--label-branches',
-    type=click.Choice(['folded', 'reference', 'fixed', 'perovskite-born']),
-    default=None,
-    help='How dipole labels (known modulo quanta) meet the model: reference: labels of the paths from a labelled '
-    'centrosymmetric reference put on the branch continuous from it, others folded; folded minimum-image '
-    'residuals; labels already on one branch (fixed); or ABO3 labels first moved to the branch of their '
-    'Born-charge dipole (perovskite-born, for small perovskite cells with no reference frame)  '
-    '[default: reference when the frames include a reference frame, else folded].',
-)
-@click.option(
-    '--bond-rcond',
-    type=click.FloatRange(min=0, max=1, max_open=True),
-    default=None,
-    help='Relative singular-value cut-off of the least-squares bond-charge start; smaller fits the training '
-    'frames more closely but lets pairs seen at few distances extrapolate wildly  [default: 1e-3].',
-)
 @click.option(
     '--init-model',
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -143,29 +92,14 @@ def gnn() -> None:
 def train_command(
     data: Path,
     out_dir: Path,
-    epochs: int | None,
-    cutoff: float | None,
-    triplet_cutoff: float | None,
-    bec_weight: float | None,
-    dipole_weight: float | None,
-    seed: int | None,
-    test_fraction: float,
-    val_fraction: float,
-    batch_size: int | None,
-    lr: float | None,
-    patience: int | None,
     device: str,
-    threads: int | None,
-    max_time: float | None,
     resume: bool,
     use_float64: bool,
     quiet: bool,
     as_json: bool,
-    reference_offset: str | None = None,
-    label_branches: str | None = None,
     init_model: Path | None = None,
-    bond_rcond: float | None = None,
     overwrite: bool = False,
+    **settings,
 ) -> None:
     """Train the dipole GNN on DATA (extxyz with a cell dipole per frame and, optionally, Born charges).
 
@@ -174,44 +108,37 @@ def train_command(
     """
     from aiida_flexo.data import FramesError, read_frames
     from aiida_flexo.gnn import TrainConfig, train
-    from aiida_flexo.gnn.train import TrainingDivergedError
+    from aiida_flexo.gnn.settings import gnn_train_settings
+    from aiida_flexo.gnn.training import TrainingDivergedError
 
     _check_device(device)
     refuse_existing(overwrite or resume, out_dir, inputs=[data, init_model], folder=True)
+    known = gnn_train_settings()
+    given = {name: value for name, value in settings.items() if value is not None}
+    test_fraction = given.pop('test_fraction', known['test_fraction'].default)
+    val_fraction = given.pop('val_fraction', known['val_fraction'].default)
     if not 0 <= test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
         fail(
             f'--test-fraction {test_fraction} and --val-fraction {val_fraction} must leave frames for training'
         )
-    train_kwargs = {
-        'fractions': (1.0 - test_fraction - val_fraction, val_fraction, test_fraction),
-        'device': device,
-        'bec_weight': bec_weight,
-        'max_time': max_time,
-        'reference_offset': reference_offset,
-        'label_branches': label_branches,
-        'init_model': str(init_model) if init_model else None,
-    }
-    for name, value in (
-        ('epochs', epochs),
-        ('seed', seed),
-        ('batch_size', batch_size),
-        ('lr', lr),
-        ('patience', patience),
-        ('threads', threads),
-        ('dipole_weight', dipole_weight),
-        ('bond_rcond', bond_rcond),
-    ):
-        if value is not None:
-            train_kwargs[name] = value
+    model_settings = {name: value for name, value in given.items() if known[name].config == 'model'}
+    if use_float64:
+        model_settings['dtype'] = 'float64'
+    train_kwargs = {name: value for name, value in given.items() if known[name].config == 'train'}
+    train_kwargs.update(
+        fractions=(1.0 - test_fraction - val_fraction, val_fraction, test_fraction),
+        device=device,
+        init_model=str(init_model) if init_model else None,
+    )
     try:
-        model_config = _model_config(out_dir, _model_settings(cutoff, triplet_cutoff, use_float64), resume)
+        model_config = _model_config(out_dir, model_settings, resume)
         train_config = TrainConfig(**train_kwargs)
         frames = read_frames(data, require=('dipole',))
         result = train(
             frames, out_dir, model_config, train_config, resume=resume, progress=not quiet, source=str(data)
         )
     except (FramesError, ValueError, FileNotFoundError, TrainingDivergedError) as exc:
-        fail(str(exc))
+        fail(_name_options(str(exc), known))
     metrics = {k: v for k, v in result.metrics.items() if k not in ('model_config', 'train_config')}
     if as_json:
         echo_json(metrics)

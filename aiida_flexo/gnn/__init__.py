@@ -7,40 +7,52 @@ Plain torch (no AiiDA). Main entry points:
 * :func:`train` with :class:`TrainConfig` — reproducible, resumable training;
 * :func:`load_model` → :class:`DipolePredictor` — inference (per-atom, per-cell, Born charges), large cells chunked;
 * :func:`save_model` — the one-file model format.
+
+The names are imported when first used, so that the torch-free parts (:mod:`.config`, :mod:`.settings`: what the
+CalcJobs and the CLI's help read) load without torch.
 """
 
-from aiida_flexo.gnn.config import GNNConfig
-from aiida_flexo.gnn.evaluate import evaluate_frames
-from aiida_flexo.gnn.graph import Graph, batch_graphs, build_graph, neighbour_list, triplets
-from aiida_flexo.gnn.io import ModelFileError, read_model_file, save_model
-from aiida_flexo.gnn.io import load_model as load_model
-from aiida_flexo.gnn.losses import fold_residuals, folded_dipole_loss
-from aiida_flexo.gnn.model import DipoleGNN, cell_dipoles, dipoles_and_born_charges, init_parameters
-from aiida_flexo.gnn.predict import DipolePredictor
-from aiida_flexo.gnn.train import TrainConfig, TrainResult, evaluate_samples, make_samples, train
+from __future__ import annotations
 
-__all__ = [
-    'DipoleGNN',
-    'DipolePredictor',
-    'GNNConfig',
-    'Graph',
-    'ModelFileError',
-    'TrainConfig',
-    'TrainResult',
-    'batch_graphs',
-    'build_graph',
-    'cell_dipoles',
-    'dipoles_and_born_charges',
-    'evaluate_frames',
-    'evaluate_samples',
-    'fold_residuals',
-    'folded_dipole_loss',
-    'init_parameters',
-    'load_model',
-    'make_samples',
-    'neighbour_list',
-    'read_model_file',
-    'save_model',
-    'train',
-    'triplets',
-]
+import importlib
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    'GNNConfig': 'config',
+    'TrainConfig': 'config',
+    'evaluate_frames': 'evaluate',
+    'Graph': 'graph',
+    'batch_graphs': 'graph',
+    'build_graph': 'graph',
+    'neighbour_list': 'graph',
+    'triplets': 'graph',
+    'ModelFileError': 'io',
+    'read_model_file': 'io',
+    'save_model': 'io',
+    'load_model': 'io',
+    'fold_residuals': 'losses',
+    'folded_dipole_loss': 'losses',
+    'DipoleGNN': 'model',
+    'cell_dipoles': 'model',
+    'dipoles_and_born_charges': 'model',
+    'init_parameters': 'model',
+    'DipolePredictor': 'predict',
+    'TrainResult': 'training',
+    'evaluate_samples': 'training',
+    'make_samples': 'training',
+    'train': 'training',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

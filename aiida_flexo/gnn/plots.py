@@ -8,7 +8,7 @@ import numpy as np
 
 
 def parity_plot(path: str | Path, evaluation: dict, title: str = 'dipole GNN') -> Path:
-    """Write a parity plot from :func:`aiida_flexo.gnn.train.evaluate_samples` output.
+    """Write a parity plot from :func:`aiida_flexo.gnn.training.evaluate_samples` output.
 
     Dipole labels are drawn on the branch closest to the prediction (folded residuals), in e·Å; Born charges
     (when present) in e, all tensor components.

@@ -171,7 +171,9 @@ def test_non_finite_labels_are_refused(root, tmp_path, monkeypatch, command, fra
 
 
 def test_a_diverging_training_stops_without_saving_a_model(root, tmp_path, monkeypatch):
-    train_module = importlib.import_module('aiida_flexo.gnn.train')  # the module (gnn.train is the function)
+    train_module = importlib.import_module(
+        'aiida_flexo.gnn.training'
+    )  # the module (gnn.train is the function)
 
     original = train_module.batch_loss
 
@@ -230,7 +232,7 @@ def test_one_frame_is_too_few_for_a_split_unless_held_out_sets_are_off(root, tmp
     ('options', 'fragment'),
     [
         (['--cutoff', '4'], 'cutoff 4.5 in the checkpoint, 4.0 given'),
-        (['--triplet-cutoff', '3'], 'triplet_cutoff 3.5 in the checkpoint, 3.0 given'),
+        (['--triplet-cutoff', '3'], '--triplet-cutoff 3.5 in the checkpoint, 3.0 given'),
         (['--float64'], "dtype 'float32' in the checkpoint, 'float64' given"),
     ],
     ids=['cutoff', 'triplet-cutoff', 'dtype'],
@@ -327,7 +329,7 @@ def test_resume_from_a_truncated_checkpoint_names_the_file(root, run_copy):
 
 
 def test_a_run_killed_while_saving_keeps_the_previous_checkpoint(root, run_copy, monkeypatch):
-    from aiida_flexo.gnn.train import read_checkpoint
+    from aiida_flexo.gnn.training import read_checkpoint
 
     before = {name: digest(run_copy / name) for name in ('checkpoint.pt', 'log.csv', 'model.pt')}
     original = torch.save

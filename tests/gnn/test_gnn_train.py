@@ -21,7 +21,7 @@ from aiida_flexo.gnn import (
     save_model,
     train,
 )
-from aiida_flexo.gnn.train import batch_loss, evaluate_samples
+from aiida_flexo.gnn.training import batch_loss, evaluate_samples
 
 #: bond charges q[Z_k, Z_j] (e·Å) of the analytic model, species order Ba, Ti, O
 BOND_CHARGES = np.array([[0.0, 0.4, -0.9], [-0.4, 0.0, 1.3], [0.9, -1.3, 0.2]])
