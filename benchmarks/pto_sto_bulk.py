@@ -218,6 +218,8 @@ def table(rows: list[dict]) -> str:
     ]
     for key, name, fmt, experiment in keys:
         cells = [format(r[key], fmt) if r.get(key) is not None else '–' for r in rows]
+        if key == 'PbTiO3_c_over_a':  # a minimum at the end of the scan is a bound, not a value
+            cells = [f'≥ {c}' if r.get('PbTiO3_c_min_at_scan_edge') else c for c, r in zip(cells, rows)]
         lines.append(
             f'| {name} | '
             + ' | '.join(cells)
@@ -238,7 +240,13 @@ def main() -> None:
     parser.add_argument('--train-minutes', type=float, default=10.0)
     parser.add_argument('--c-values', default='4.0,4.2,4.4,4.6,4.8', help='PbTiO3 c scan (Å).')
     parser.add_argument('--skip-dft', action='store_true', help='Models only (no GPAW).')
+    parser.add_argument(
+        '--table', type=Path, default=None, help='Only print the table of a bulk.json written before.'
+    )
     args = parser.parse_args()
+    if args.table is not None:
+        print(table(json.loads(args.table.read_text())['rows']))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     c_values = [float(c) for c in args.c_values.split(',')]
     mlip, dipole = args.mlip, args.dipole
