@@ -9,7 +9,8 @@ import pytest
 
 from aiida_flexo.resources import pto_sto_frame_paths
 
-pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow]
+# heavy: in the production session when it runs (tools/test.sh --heavy-in-production), to balance the two sessions
+pytestmark = [pytest.mark.aiida, pytest.mark.daemon, pytest.mark.slow, pytest.mark.heavy]
 
 FRAME_INDICES = [0, 1, 2, 3, 4, 18, 19, 20, 30, 31, 32, 33]
 OPTIONS = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 1200}
