@@ -16,9 +16,13 @@ flexo coefficient μ         e/Å                  nC/m (1 e/Å = 1.602176634 nC
 ==========================  ===================  =====================================================
 
 ``e`` is the elementary charge (positive); dipoles follow the physics sign convention (from − to + charge).
+Durations given as text (``max_time`` of trainings: ``'90'``, ``'20m'``, ``'4h'``, ``'02:00:00'``) are read into
+seconds by :func:`parse_duration`, for the CLI and the WorkChains alike.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -61,3 +65,20 @@ def e_per_a_to_nc_per_m(value: np.ndarray | float) -> np.ndarray:
 def ev_per_a3_to_gpa(value: np.ndarray | float) -> np.ndarray:
     """Convert a stress in eV/Å³ to GPa."""
     return np.asarray(value, dtype=float) * EV_PER_A3_TO_GPA
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds from ``'3600'``, ``'90s'``, ``'30m'``, ``'2h'``, ``'1d'`` or ``'[DD:]HH:MM:SS'``."""
+    if text is None or str(text).strip() == '':
+        return None
+    text = str(text).strip()
+    if ':' in text:
+        parts = [float(p) for p in text.split(':')]
+        if len(parts) not in (3, 4):
+            raise ValueError(f'duration {text!r}: use HH:MM:SS or DD:HH:MM:SS')
+        factors = (86400, 3600, 60, 1)[-len(parts) :]
+        return float(sum(p * f for p, f in zip(parts, factors)))
+    match = re.fullmatch(r'([0-9.]+)\s*([smhd]?)', text)
+    if not match:
+        raise ValueError(f'duration {text!r}: use seconds, or a number with s/m/h/d, or HH:MM:SS')
+    return float(match.group(1)) * {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}[match.group(2)]

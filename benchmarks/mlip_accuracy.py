@@ -104,11 +104,11 @@ def main() -> None:
 
     import torch
 
-    from aiida_flexo.cli.mlip import parse_duration
     from aiida_flexo.data import read_frames
     from aiida_flexo.mlip import TrainingSettings, load_calculator
     from aiida_flexo.mlip.route import train_potential
     from aiida_flexo.resources import bundled_path
+    from aiida_flexo.units import parse_duration
 
     report: dict = {'torch_threads': torch.get_num_threads()}
     out = Path(args.out)

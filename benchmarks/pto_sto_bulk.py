@@ -90,7 +90,7 @@ def validate(calculator, dipole_of, label: str, c_values) -> dict:
     same branch as the centrosymmetric cell of the same shape."""
     tick = time.perf_counter()
     out: dict = {'method': label}
-    a0, energies = e_of_a(calculator, np.linspace(3.84, 3.99, 7))
+    a0, _ = e_of_a(calculator, np.linspace(3.84, 3.99, 7))
     out['a_SrTiO3_A'] = a0
     sto, _ = relax_fixed_a_site(perovskite('Sr', a0, a0, ti_dz=0.1, o_dz=-0.03), calculator)
     out['SrTiO3_off_centring_A'] = off_centring(sto)

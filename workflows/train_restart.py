@@ -34,20 +34,8 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_han
 from aiida_flexo.calcjobs.base import FlexoCalcJob
 from aiida_flexo.calcjobs.gnn import GnnTrainCalculation
 from aiida_flexo.calcjobs.mlip import MlipTrainCalculation
+from aiida_flexo.units import parse_duration
 from aiida_flexo.workflows.handlers import ask_for_more_memory, killed_exit_codes
-
-
-def parse_seconds(value) -> float | None:
-    """A ``max_time`` parameter in seconds: a number, or text such as ``'90'``, ``'20m'``, ``'4h'``, ``'1d'``."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip().lower()
-    units = {'s': 1.0, 'm': 60.0, 'h': 3600.0, 'd': 86400.0}
-    if text and text[-1] in units:
-        return float(text[:-1]) * units[text[-1]]
-    return float(text)
 
 
 class TrainRestartWorkChain(BaseRestartWorkChain):
@@ -85,9 +73,8 @@ class TrainRestartWorkChain(BaseRestartWorkChain):
         self.ctx.inputs = AttributeDict(self.exposed_inputs(self._process_class, 'train'))
         parameters = self.ctx.inputs.parameters.get_dict() if 'parameters' in self.ctx.inputs else {}
         self.ctx.parameters = parameters
-        self.ctx.budget_s = parse_seconds(
-            parameters.get('max_time')
-        )  # the training's own time, all jobs together
+        # the training's own time, all jobs together (a number of seconds, or text such as '4h' or '02:00:00')
+        self.ctx.budget_s = parse_duration(parameters.get('max_time'))
         self.ctx.spent_s = 0.0
         self.ctx.job_limit_s = None
 

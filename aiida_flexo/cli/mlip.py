@@ -19,7 +19,6 @@ Every command reads files and writes files, so an AiiDA CalcJob can run it on an
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import click
 
 from aiida_flexo.cli import echo_json, fail
 from aiida_flexo.cli.outputs import refuse_existing
+from aiida_flexo.units import parse_duration
 
 #: a model argument: a file of any kind aiida_flexo.mlip.load_calculator takes, or a pretrained potential's name
 MODEL_ARGUMENT = click.Path(dir_okay=False, path_type=str)
@@ -34,23 +34,6 @@ MODEL_ARGUMENT = click.Path(dir_okay=False, path_type=str)
 EXIT_NOT_CONVERGED = 3
 EXIT_UNSTABLE = 4
 EXIT_MISSING_SPECIES = 5
-
-
-def parse_duration(text: str | None) -> float | None:
-    """Seconds from ``'3600'``, ``'90s'``, ``'30m'``, ``'2h'``, ``'1d'`` or ``'[DD:]HH:MM:SS'``."""
-    if text is None or str(text).strip() == '':
-        return None
-    text = str(text).strip()
-    if ':' in text:
-        parts = [float(p) for p in text.split(':')]
-        if len(parts) not in (3, 4):
-            raise ValueError(f'duration {text!r}: use HH:MM:SS or DD:HH:MM:SS')
-        factors = (86400, 3600, 60, 1)[-len(parts) :]
-        return float(sum(p * f for p, f in zip(parts, factors)))
-    match = re.fullmatch(r'([0-9.]+)\s*([smhd]?)', text)
-    if not match:
-        raise ValueError(f'duration {text!r}: use seconds, or a number with s/m/h/d, or HH:MM:SS')
-    return float(match.group(1)) * {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}[match.group(2)]
 
 
 def _load(model: str | Path, device: str):

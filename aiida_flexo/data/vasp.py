@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from aiida_flexo.polarization.quanta import SAFE_CHARGE_QUANTUM, minimum_image
+from aiida_flexo.polarization.quanta import minimum_image
 from aiida_flexo.polarization.vasp import VaspOutputError, read_berry_phase, read_born_charges
 
 
@@ -39,8 +39,7 @@ def read_scf_labels(folder: Path) -> dict[str, Any]:
     """Energy, free energy (eV), forces (eV/Å), stress (eV/Å³, ase sign, or None) of the last ionic step.
 
     Reads ``OUTCAR`` or ``OUTCAR.gz`` (ase ``vasp-out``) when present, else ``vasprun.xml`` (ase ``vasp-xml``);
-    ``atoms`` is the
-    structure of that step.
+    ``atoms`` is the structure of that step.
 
     Raises:
         VaspOutputError: neither file is present or readable.
@@ -114,8 +113,9 @@ def read_vasp_frame(path: str | Path, require: Sequence[str] = ()) -> Atoms:
             if 'dipole' in require or 'LCALCPOL' not in str(exc):
                 raise
         else:
-            frame.info['dipole'] = minimum_image(berry.dipole, berry.cell, SAFE_CHARGE_QUANTUM)
-            frame.info['charge_quantum'] = SAFE_CHARGE_QUANTUM
+            # as the flexo.vasp.label calcfunction stores it (vasp_berry_phase): folded with the run's own quantum
+            frame.info['dipole'] = minimum_image(berry.dipole, berry.cell, berry.charge_quantum)
+            frame.info['charge_quantum'] = float(berry.charge_quantum)
             if berry.vasp_version is not None:
                 frame.info['vasp_version'] = '.'.join(map(str, berry.vasp_version))
     if 'dipole' in require and 'dipole' not in frame.info:

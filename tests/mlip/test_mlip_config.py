@@ -107,7 +107,7 @@ def test_bad_inputs(tmp_path, bto_frames):
 
 
 def test_max_time_and_duration():
-    from aiida_flexo.cli.mlip import parse_duration
+    from aiida_flexo.units import parse_duration
 
     assert _max_time(90061) == '01:01:01:01'
     assert _max_time(0.2) == '00:00:00:01'
