@@ -34,7 +34,6 @@ from aiida_flexo.calcjobs.functions.textures import (
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
 from aiida_flexo.textures.health import (
     IMPLAUSIBLE_P_C_PER_M2,
-    displacement_summary,
     implausible_cells,
     off_site_warning,
 )
@@ -354,22 +353,10 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             self.out('trajectory', node.outputs.trajectory)
         summary = node.outputs.summary.get_dict() if 'summary' in node.outputs else {}
         runs = len([n for n in node.called if isinstance(n, orm.CalcJobNode)])
-        message = (
+        self.report(
             f'anneal done in {runs} calculation(s): {summary.get("n_steps", "?")} steps, final temperature '
             f'{summary.get("final_temperature_K", float("nan")):.1f} K'
         )
-        if 'final_structure' in node.outputs:
-            moved = displacement_summary(node.outputs.final_structure.get_ase(), self.ctx.structure.get_ase())
-            message += (
-                f'; displacement from the start rms {moved["rms_displacement_A"]:.3f} Å, max '
-                f'{moved["max_displacement_A"]:.3f} Å'
-            )
-            if moved['atoms_off_site']:
-                n_atoms = len(self.ctx.structure.sites)
-                message += '; ' + off_site_warning(
-                    moved['atoms_off_site'], n_atoms, moved['off_site_A'], 'start'
-                )
-        self.report(message)
         return self.check_anneal_holds(node)
 
     def check_anneal_holds(self, node):
@@ -389,10 +376,14 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             f'{s["target_K"]:g} K → {s["mean_K"]:.1f} K {"ok" if s["holds"] else "NOT HELD"}'
             for s in check['stages']
         )
-        self.report(
-            f'anneal check: stages (mean over each second half) {stages}; {check["atoms_off_site"]} atom(s) more '
-            f'than {check["off_site_A"]:g} Å from their sites (largest {check["max_displacement_A"]:.2f} Å)'
+        message = (
+            f'anneal check: stages (mean over each second half) {stages}; displacement from the start rms '
+            f'{check["rms_displacement_A"]:.3f} Å, max {check["max_displacement_A"]:.3f} Å'
         )
+        if check['atoms_off_site']:
+            n_atoms = len(self.ctx.structure.sites)
+            message += '; ' + off_site_warning(check['atoms_off_site'], n_atoms, check['off_site_A'], 'start')
+        self.report(message)
         if check['holds']:
             return None
         problems = '; '.join(check['problems'])

@@ -151,9 +151,8 @@ class TrainRestartWorkChain(BaseRestartWorkChain):
     @process_handler(priority=500, exit_codes=killed_exit_codes(FlexoCalcJob))
     def handle_killed(self, node):
         """Killed (walltime, node failure, a kill): continue from the last checkpoint."""
-        if (
-            not self.cumulative_time()
-        ):  # a per-run count: that job's time is gone; else the checkpoint keeps it
+        # a per-run count: that job's time is gone; a cumulative one: the checkpoint keeps it
+        if not self.cumulative_time():
             self.ctx.spent_s += self.ctx.job_limit_s or 0.0
         return self.continue_from(
             node, f'was killed ([{node.exit_status}] {node.exit_message or "no status"})'
@@ -195,9 +194,8 @@ class MlipTrainWorkChain(TrainRestartWorkChain):
         return str(int(max(seconds, 1.0)))
 
     def cumulative_time(self) -> bool:
-        return not self.ctx.parameters.get(
-            'from_potential'
-        )  # Allegro: Lightning's timer; fine-tuning: per run
+        # Allegro: Lightning's timer, restored from the checkpoint; fine-tuning counts per run
+        return not self.ctx.parameters.get('from_potential')
 
     def trained_time(self, metrics: dict) -> float:
         # this run's own training time: a lower bound of Lightning's count, exact for fine-tuning
