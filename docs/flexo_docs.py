@@ -25,12 +25,33 @@ _SPECIAL = re.compile(r'([|*])|(?<=\w)_(?=\W|$)')
 def _plain_help(text: str, *args, **kwargs):
     text = ' '.join(inspect.cleandoc(text).split())
     return publish_doctree(
-        _SPECIAL.sub(lambda match: '\\' + match.group(0), text),
+        _escape(text),
         settings_overrides={'report_level': 2, 'halt_level': 2, 'warning_stream': False},
     )
 
 
-class ProtocolTable(Directive):
+def _escape(text: str) -> str:
+    """Plain text as reStructuredText: ``|``, ``*`` and trailing ``_`` escaped."""
+    return _SPECIAL.sub(lambda match: '\\' + match.group(0), text)
+
+
+class _RstDirective(Directive):
+    """A directive that writes reStructuredText lines and parses them in place."""
+
+    def parsed(self, lines: list[str]) -> list:
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines), self.content_offset, container)
+        return container.children
+
+    def list_table(self, header: list[str], rows: list[list[str]], widths: str | None = None) -> list:
+        lines = ['.. list-table::', '   :header-rows: 1', *([f'   :widths: {widths}'] if widths else []), '']
+        for cells in [header, *rows]:
+            lines.append(f'   * - {cells[0]}')
+            lines.extend(f'     - {" ".join(str(cell).split())}' for cell in cells[1:])
+        return self.parsed(lines)
+
+
+class ProtocolTable(_RstDirective):
     """``.. flexo-protocols:: pipeline``: one row per protocol with its description, cost and accuracy."""
 
     required_arguments = 1
@@ -41,24 +62,17 @@ class ProtocolTable(Directive):
 
         rows = protocol_table(self.arguments[0])
         columns = [c.strip() for c in self.options.get('columns', 'description,cost,accuracy').split(',')]
-        header = ['protocol', *columns]
-        lines = ['.. list-table::', '   :header-rows: 1', '']
-        for cells in [header, *([row['name'], *(row.get(c, '') for c in columns)] for row in rows)]:
-            lines.append(f'   * - {cells[0]}')
-            lines.extend(f'     - {" ".join(str(cell).split())}' for cell in cells[1:])
-        container = nodes.container()
-        self.state.nested_parse(StringList(lines), self.content_offset, container)
-        return container.children
+        table = [[row['name'], *(row.get(c, '') for c in columns)] for row in rows]
+        return self.list_table(['protocol', *columns], table)
 
 
-class ProcessExitCodes(Directive):
+class ProcessExitCodes(_RstDirective):
     """``.. flexo-exit-codes::``: every exit code of every aiida-flexo process (entry point, status, label, message)."""
 
     def run(self):
         from importlib.metadata import entry_points
 
-        lines = ['.. list-table::', '   :header-rows: 1', '   :widths: 20 8 27 45', '']
-        lines += ['   * - process', '     - status', '     - label', '     - message']
+        rows = []
         for group in ('aiida.workflows', 'aiida.calculations'):
             for entry in sorted(entry_points(group=group), key=lambda e: e.name):
                 if not entry.name.startswith('flexo.'):
@@ -67,17 +81,11 @@ class ProcessExitCodes(Directive):
                 for label, code in codes:
                     if code.status < 300:
                         continue  # aiida-core's own (1-299), the same for every process
-                    message = _SPECIAL.sub(
-                        lambda match: '\\' + match.group(0), ' '.join(code.message.split())
-                    )
-                    lines += [f'   * - ``{entry.name}``', f'     - {code.status}', f'     - ``{label}``']
-                    lines += [f'     - {message}']
-        container = nodes.container()
-        self.state.nested_parse(StringList(lines), self.content_offset, container)
-        return container.children
+                    rows.append([f'``{entry.name}``', code.status, f'``{label}``', _escape(code.message)])
+        return self.list_table(['process', 'status', 'label', 'message'], rows, widths='20 8 27 45')
 
 
-class Docstring(Directive):
+class Docstring(_RstDirective):
     """``.. flexo-docstring:: module.Class``: the docstring of an object, as reStructuredText."""
 
     required_arguments = 1
@@ -87,9 +95,7 @@ class Docstring(Directive):
 
         module, _, name = self.arguments[0].rpartition('.')
         text = inspect.getdoc(getattr(importlib.import_module(module), name)) or ''
-        container = nodes.container()
-        self.state.nested_parse(StringList(text.splitlines()), self.content_offset, container)
-        return container.children
+        return self.parsed(text.splitlines())
 
 
 def setup(app):
