@@ -215,6 +215,8 @@ class SamplingWorkChain(ProtocolMixin, WorkChain):
                 if structure.get_ase().get_chemical_symbols() == symbols
                 and not _same_structure(structure, reference)
             ]
+            if not phases and any(_same_structure(s, reference) for s in self.inputs.structures.values()):
+                continue  # a non-polar crystal (diamond Si) is its own reference: its frame, no path
             if not phases:
                 return self.exit_codes.ERROR_REFERENCE_WITHOUT_PHASE.format(
                     name=name,

@@ -394,8 +394,10 @@ def build_supercell(
         repeat: N unit cells along the gradient axis (int; transverse axes get 1, or ``transverse_repeat``; the
             transverse geometry defaults to 4 cells along T), or three repetitions.
         max_strain: maximum |ε_jk| of the named strain component (e.g. 0.005 for 0.5 %).
-        fix: fixed sublattice: species ('Ba', 'Ba,O') or atom indices of the supercell; these atoms follow the
-            field exactly and must be kept fixed in the relaxation.
+        fix: fixed sublattice: species ('Ba', 'Ba,O'), ``'sublattice:K'`` (bulk atom K, 0-based, in every cell:
+            the way to hold one sublattice of an elemental crystal such as diamond Si, ``'sublattice:0,1'`` for
+            several) or atom indices of the supercell; these atoms follow the field exactly and must be kept fixed
+            in the relaxation.
         shape: 'sine' or 'cosine' dependence of the displacement on x_l.
         phase_origin: X₀ (Å) of the field, or 'auto' (a cell centre on the first gradient extremum).
         transverse_repeat: repetitions along the axes other than the gradient axis (see ``repeat``).
@@ -487,5 +489,29 @@ def build_supercell(
         supercell.amplitude = float(np.abs(u).max())
     supercell.strain = supercell.strain_at(centres[:, axis])
     supercell.strain_gradient = supercell.gradient_at(centres[:, axis])
-    supercell.fixed_indices = parse_fix(fix, reference)
+    supercell.fixed_indices = fixed_sublattice(fix, reference, supercell.bulk_index, len(bulk))
     return supercell
+
+
+#: prefix of a fix spec naming bulk atoms (sublattices) instead of species or supercell indices
+SUBLATTICE_PREFIX = 'sublattice:'
+
+
+def fixed_sublattice(
+    fix: str | Sequence[int] | None, reference: Atoms, bulk_index: np.ndarray, n_bulk: int
+) -> list[int]:
+    """Supercell indices of the fixed atoms: ``'sublattice:K[,L]'`` (bulk atoms K, L in every cell), else
+    :func:`~aiida_flexo.mlip.relax.parse_fix` (species or supercell indices)."""
+    if isinstance(fix, str) and fix.strip().startswith(SUBLATTICE_PREFIX):
+        tokens = [t.strip() for t in fix.strip()[len(SUBLATTICE_PREFIX) :].split(',') if t.strip()]
+        try:
+            wanted = sorted({int(t) for t in tokens})
+        except ValueError:
+            wanted = []
+        if not wanted or any(not 0 <= k < n_bulk for k in wanted):
+            raise ValueError(
+                f'fix spec {fix!r}: give bulk atom indices 0..{n_bulk - 1} after "{SUBLATTICE_PREFIX}" '
+                f'(e.g. "{SUBLATTICE_PREFIX}0" holds the first sublattice of the {n_bulk}-atom bulk cell)'
+            )
+        return sorted(int(i) for i in np.flatnonzero(np.isin(bulk_index, wanted)))
+    return parse_fix(fix, reference)
