@@ -18,6 +18,7 @@ from aiida_flexo.calcjobs.functions.flexo import (
     flexo_tolerance_check,
 )
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
+from aiida_flexo.flexo.crystal_symmetry import ZERO_BORN_CHARGES_NOTE, born_charges_vanish
 from aiida_flexo.nodes.coefficient import FlexoCoefficientData
 from aiida_flexo.workflows.mlip_relax import MlipRelaxWorkChain
 from aiida_flexo.workflows.protocols import ProtocolMixin
@@ -280,7 +281,13 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
         inputs.metadata.call_link_label = 'predict'
         inputs.metadata.label = 'flexo supercell dipoles'
         calcs = {'predict': self.submit(GnnPredictCalculation, **inputs)}
-        if 'born_charges' not in self.inputs and self.inputs.bec_from_model.value:
+        if (
+            'born_charges' not in self.inputs
+            and self.inputs.bec_from_model.value
+            and self._born_route_vanishes()
+        ):
+            self.report(f'Born-charge route skipped: {ZERO_BORN_CHARGES_NOTE}')
+        elif 'born_charges' not in self.inputs and self.inputs.bec_from_model.value:
             bec_inputs = AttributeDict(inputs)
             bec_inputs.structures = {'reference': self.ctx.reference}
             bec_inputs.born_charges = orm.Bool(True)
@@ -289,6 +296,10 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
             bec_inputs.metadata.label = 'GNN Born charges at the reference'
             calcs['predict_bec'] = self.submit(GnnPredictCalculation, **bec_inputs)
         return ToContext(**calcs)
+
+    def _born_route_vanishes(self) -> bool:
+        """Whether the bulk's Born charges vanish by symmetry (diamond Si): the Born-charge route would give 0."""
+        return born_charges_vanish(self.inputs.structure.get_ase())
 
     def inspect_predict(self):
         for key in ('predict', 'predict_bec'):

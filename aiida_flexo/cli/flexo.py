@@ -211,6 +211,13 @@ def _setup(bulk, component, dipole, bec, bec_from_model, mlip, device):
     if bec is not None and bec_from_model:
         fail('give either --bec FILE or --bec-from-model, not both')
     atoms = _read_bulk(bulk)
+    if bec is not None or bec_from_model:
+        from aiida_flexo.flexo.run import check_born_route
+
+        try:
+            check_born_route(atoms)
+        except ValueError as exc:
+            fail(str(exc))
     bec_array = _read_bec(bec, atoms)
     model = _load_dipole(dipole, atoms, bec_array)
     calculator, relaxer = _load_mlip(mlip, device)
@@ -324,14 +331,26 @@ def coefficient(
 )
 @click.option('--repeat', default='14', show_default=True, help='N used in the amplitude scan.')
 @click.option('--max-strain', type=float, default=0.005, show_default=True, help='ε_max used in the N scan.')
+@click.option(
+    '--spread',
+    type=float,
+    default=0.0,
+    show_default=True,
+    help='Committee/seed spread of μ (nC/m), added in quadrature to the error bar of μ∞.',
+)
 @click.option('--out', 'out_dir', required=True, type=click.Path(path_type=Path))
 @click.option('--json', 'as_json', is_flag=True)
 def convergence(
     bulk, component, fix, shape, transverse_repeat, mlip, dipole, bec, bec_from_model, fmax, max_steps, optimizer,
-    device, two_point, exclude_seam, repeats, strains, repeat, max_strain, out_dir, as_json,
+    device, two_point, exclude_seam, repeats, strains, repeat, max_strain, spread, out_dir, as_json,
 ) -> None:  # fmt: skip
-    """μ against N and against the maximum strain: OUT/convergence.json and OUT/convergence.png."""
-    from aiida_flexo.flexo.convergence import mu_vs_repeat, mu_vs_strain
+    """μ against N and against the maximum strain, and the large-N limit μ∞ with its error bar.
+
+    μ(N) is fitted by μ∞ + a/N² and μ∞ + a/N (the form with the lower χ² is taken with three or more N); the error
+    bar of μ∞ combines the fit's standard error, the extrapolation (the other form's μ∞, weighted by how well the
+    data allow it) and --spread. Writes OUT/convergence.json and OUT/convergence.png.
+    """
+    from aiida_flexo.flexo.convergence import extrapolate, mu_vs_repeat, mu_vs_strain
     from aiida_flexo.flexo.plots import plot_convergence
     from aiida_flexo.flexo.run import coefficient_runner
 
@@ -365,6 +384,9 @@ def convergence(
         fail(str(exc), 3)
     except ValueError as exc:
         fail(str(exc))
+    limit = None
+    if len(set(by_n.values)) >= 2:
+        limit = extrapolate(by_n.values, by_n.mu_fit, by_n.fit_stderr, spread=spread)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {
         'component': component,
@@ -373,9 +395,10 @@ def convergence(
         'mu_vs_strain': by_strain.to_dict(),
         'converged_in_repeat_2pct': by_n.converged(0.02),
         'converged_in_strain_2pct': by_strain.converged(0.02),
+        'limit': None if limit is None else limit.to_dict(),
     }
     (out_dir / 'convergence.json').write_text(json.dumps(data, indent=2))
-    plot_convergence([by_n, by_strain], out_dir / 'convergence.png')
+    plot_convergence([by_n, by_strain], out_dir / 'convergence.png', limit=limit)
     if as_json:
         echo_json(data)
         return
@@ -383,6 +406,10 @@ def convergence(
         click.echo(f'{table.parameter:>10}  {"two-point":>10}  {"fit":>10}  {"stderr":>8}  (nC/m)')
         for v, a, b, s in zip(table.values, table.mu_two_point, table.mu_fit, table.fit_stderr):
             click.echo(f'{v:>10}  {a:10.4f}  {b:10.4f}  {s:8.4f}')
+    if limit is not None:
+        click.echo(limit.summary())
+    else:
+        click.echo('μ∞: give two or more --repeats for the large-N limit')
     click.echo(f'wrote {out_dir / "convergence.json"} and {out_dir / "convergence.png"}')
 
 

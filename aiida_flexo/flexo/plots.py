@@ -138,8 +138,9 @@ def plot_profile(result, path: str | Path) -> Path:
     return path
 
 
-def plot_convergence(scans, path: str | Path) -> Path:
-    """μ (nC/m) against N and/or the maximum strain, one panel per :class:`ConvergenceScan`."""
+def plot_convergence(scans, path: str | Path, limit=None) -> Path:
+    """μ (nC/m) against N and/or the maximum strain, one panel per :class:`ConvergenceScan`; with ``limit`` (an
+    :class:`~aiida_flexo.flexo.convergence.Extrapolation`) the N panel also shows the fitted form and μ∞ ± error."""
     plt = _pyplot()
     scans = list(scans) if isinstance(scans, (list, tuple)) else [scans]
     fig, axes = plt.subplots(1, len(scans), figsize=(4.5 * len(scans), 3.2), squeeze=False)
@@ -149,6 +150,25 @@ def plot_convergence(scans, path: str | Path) -> Path:
         ax.plot(x, table.mu_two_point, 's--', label='two-point')
         if any(v is not None for v in table.bec_mu_fit):
             ax.plot(x, [np.nan if v is None else v for v in table.bec_mu_fit], 'x:', label='Born charges')
+        if limit is not None and table.parameter == 'repeat':
+            fit = next(f for f in limit.fits if f.form == limit.form)
+            power = 2.0 if limit.form == '1/N^2' else 1.0
+            grid = np.linspace(x.min(), 2 * x.max(), 100)
+            ax.plot(
+                grid,
+                fit.mu_inf + fit.slope * grid ** (-power),
+                '-',
+                color='0.4',
+                lw=1,
+                label=f'μ∞ + a{limit.form[1:]}',
+            )
+            ax.axhspan(
+                limit.mu_inf - limit.error,
+                limit.mu_inf + limit.error,
+                color='C2',
+                alpha=0.2,
+                label='μ∞ ± error',
+            )
         ax.set_xlabel('N (cells along the gradient)' if table.parameter == 'repeat' else 'maximum strain')
         ax.set_ylabel('μ (nC/m)')
         ax.legend(fontsize=7)

@@ -26,6 +26,7 @@ from ase import Atoms
 from aiida_flexo.flexo.born import BornChargeSet, supercell_born_charges
 from aiida_flexo.flexo.cells import born_charge_dipoles, displacements
 from aiida_flexo.flexo.convention import CONVENTION, Component, mu_to_nc_per_m
+from aiida_flexo.flexo.crystal_symmetry import ZERO_BORN_CHARGES_NOTE, born_charges_vanish, component_symmetry
 from aiida_flexo.flexo.extract import Extraction, extract_from_dipoles, supercell_cell_polarization
 from aiida_flexo.flexo.supercell import FlexoSupercell, build_supercell
 from aiida_flexo.units import E_PER_A2_TO_C_PER_M2
@@ -46,6 +47,17 @@ DECOMPOSITION_NOTE = (
 
 class RelaxationNotConvergedError(RuntimeError):
     """The supercell relaxation did not reach its force tolerance: no μ is computed from it."""
+
+
+def check_born_route(bulk: Atoms) -> None:
+    """Refuse the Born-charge route for a crystal whose Born charges vanish by symmetry (it would print 0)."""
+    if born_charges_vanish(bulk):
+        raise ValueError(
+            f'{bulk.get_chemical_formula()}: the Born charges of this crystal vanish by symmetry (Z* = 0: e.g. '
+            'diamond Si, an elemental crystal whose atoms are related by inversion), so the Born-charge route '
+            'gives μ = 0 identically, not an estimate; drop --bec/--bec-from-model and use the dipole GNN trained '
+            'on Berry-phase dipoles (the only route for such a crystal)'
+        )
 
 
 def relax_structure(
@@ -116,6 +128,9 @@ class FlexoResult:
     bec_cell_polarization: np.ndarray | None = None
     decomposition: dict[str, Extraction] | None = None  #: 'clamped' (and 'bec_clamped'): imposed field only
     notes: list[str] = field(default_factory=list)
+    symmetry: dict | None = (
+        None  #: :class:`~aiida_flexo.flexo.crystal_symmetry.ComponentSymmetry` of the bulk
+    )
 
     @property
     def mu_two_point(self) -> float:
@@ -164,6 +179,7 @@ class FlexoResult:
             'dipole_model': self.dipole_model,
             'timings_s': self.timings,
             'notes': list(self.notes) + ext['notes'],
+            'symmetry': self.symmetry,
         }
         if self.decomposition is not None:
             data['decomposition'] = self._decomposition_dict()
@@ -250,6 +266,11 @@ def analyse(
     """
     timings = dict(timings or {})
     notes = list(notes)
+    symmetry = component_symmetry(supercell.unit, supercell.component)
+    if symmetry.note:
+        notes.append(symmetry.note)
+    if born_charges is None and born_charges_vanish(supercell.unit):
+        notes.append(ZERO_BORN_CHARGES_NOTE)
     relaxation = dict(relaxation or {'relaxed': False, 'note': UNRELAXED_NOTE})
     options = {'method': two_point_method, 'exclude_seam': exclude_seam, 'fit_strain_term': fit_strain_term}
     start = time.perf_counter()
@@ -287,6 +308,7 @@ def analyse(
         bec_cell_polarization=bec_p,
         decomposition=decomposition,
         notes=notes,
+        symmetry=symmetry.to_dict(),
     )
 
 
@@ -410,6 +432,7 @@ def compute_coefficient(
         timings['predict_clamped'] = time.perf_counter() - start
     charges = None
     if bec is not None:
+        check_born_route(bulk)
         charges = supercell_born_charges(bec, supercell, model=model, enforce_asr=enforce_asr)
     extract_options = {
         'clamped_per_atom_dipoles': clamped,

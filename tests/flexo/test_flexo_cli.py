@@ -128,6 +128,13 @@ def test_convergence_command(tmp_path):
     assert fits[0] == pytest.approx(fits[1], rel=1e-9)
     assert data['converged_in_strain_2pct'] is True
     assert (tmp_path / 'convergence.png').exists()
+    limit = data[
+        'limit'
+    ]  # μ∞ of the three lengths, in one of the two forms, an error bar that has every part
+    assert limit['repeats'] == [6, 8, 10]
+    assert limit['form'] in ('mu(N) = mu_inf + a/N^2', 'mu(N) = mu_inf + a/N')
+    assert limit['error_nC_per_m'] >= limit['error_parts_nC_per_m']['fit_stderr'] > 0
+    assert 'μ∞ =' in result.output
 
 
 def test_bec_options_are_exclusive(tmp_path):

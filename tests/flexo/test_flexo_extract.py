@@ -15,7 +15,7 @@ from aiida_flexo.flexo.cells import (
     layer_average,
 )
 from aiida_flexo.flexo.convention import nc_per_m_to_mu
-from aiida_flexo.flexo.convergence import mu_vs_repeat, mu_vs_strain
+from aiida_flexo.flexo.convergence import extrapolate, mu_vs_repeat, mu_vs_strain
 from aiida_flexo.flexo.extract import extract, fit_mu, two_point_mu
 from aiida_flexo.flexo.supercell import build_supercell
 
@@ -137,3 +137,45 @@ def test_convergence_tables():
     assert strains.converged(1e-12) and strains.to_dict()['parameter'] == 'max_strain'
     with pytest.raises(ValueError, match='at least one'):
         mu_vs_strain(lambda e: fake(0.3), [])
+
+
+@pytest.mark.parametrize(('form', 'power'), [('1/N^2', 2), ('1/N', 1)])
+def test_extrapolation_recovers_the_limit_and_the_form(form, power):
+    """Data made from μ∞ + a N^-p: the form with the lower χ² is the true one, μ∞ is exact, the other form adds
+    (almost) nothing to the error bar because the data exclude it."""
+    n = np.array([6, 10, 14, 20, 28])
+    mu = -0.75 + 2.5 * n ** (-float(power))
+    limit = extrapolate(n, mu, np.full(5, 0.002))
+    assert limit.form == form
+    assert limit.mu_inf == pytest.approx(-0.75, abs=1e-9)
+    assert limit.form_spread < 1e-3
+    assert limit.error < 0.01
+    assert limit.distance_from_limit == pytest.approx(abs(mu[-1] + 0.75) / 0.75)
+
+
+def test_extrapolation_error_bar_has_every_part():
+    """Noisy μ(N): the error bar is the quadrature sum of the fit error, the extrapolation and the spread, and it
+    covers the true limit; two lengths give the full distance between the forms."""
+    rng = np.random.default_rng(0)
+    n = np.array([6, 8, 10, 14, 20, 28, 36])
+    mu = -1.1 + 3.0 / n + rng.normal(scale=0.01, size=n.size)
+    limit = extrapolate(n, mu, np.full(n.size, 0.01), spread=0.05)
+    assert limit.error == pytest.approx(np.sqrt(limit.fit_stderr**2 + limit.form_spread**2 + 0.05**2))
+    assert abs(limit.mu_inf + 1.1) < 2 * limit.error
+    two = extrapolate([10, 20], [-0.8, -0.9])
+    slope_inv_sq = (-0.9 + 0.8) / (20**-2 - 10**-2)
+    assert two.mu_inf == pytest.approx(-0.8 - slope_inv_sq * 10**-2)
+    assert two.form_spread == pytest.approx(abs(two.fits[1].mu_inf - two.mu_inf))
+    assert two.fits[1].mu_inf == pytest.approx(-1.0)  # μ∞ + a/N through the two points
+
+
+@pytest.mark.parametrize(
+    ('repeats', 'mu', 'message'),
+    [
+        ([10, 10], [-0.8, -0.81], 'two or more supercell lengths'),
+        ([6, 10], [-0.8, float('nan')], 'non-finite'),
+    ],
+)
+def test_extrapolation_refuses_what_it_cannot_fit(repeats, mu, message):
+    with pytest.raises(ValueError, match=message):
+        extrapolate(repeats, mu)

@@ -146,3 +146,15 @@ def test_bad_inputs_are_refused(bto):
     rotated.rotate(30, 'z', rotate_cell=True)
     with pytest.raises(ValueError, match='along x'):
         build_supercell(rotated, '3333', 8, 0.005)
+
+
+def test_sublattice_fix_holds_one_sublattice_of_silicon(si_primitive):
+    """'sublattice:0' holds bulk atom 0 in every cell: half of diamond Si, never two neighbours (Si–Si 2.35 Å)."""
+    sc = build_supercell(si_primitive, '3113', 6, 0.0005, 'sublattice:0', shape='cosine', transverse_repeat=2)
+    fixed = np.array(sc.fixed_indices)
+    assert len(fixed) == len(sc.atoms) // 2
+    assert set(sc.bulk_index[fixed].tolist()) == {0}
+    distances = sc.reference.get_all_distances(mic=True)[np.ix_(fixed, fixed)]
+    assert distances[distances > 0].min() > 3.0  # same-sublattice neighbours are 3.84 Å apart
+    with pytest.raises(ValueError, match='bulk atom indices 0..1'):
+        build_supercell(si_primitive, '3333', 6, 0.0005, 'sublattice:2')
