@@ -16,6 +16,7 @@ from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
 
 from aiida_flexo.calcjobs.base import scheduler_options
+from aiida_flexo.calcjobs.functions.flexo import extrapolate_coefficient
 from aiida_flexo.calcjobs.gnn import GnnTrainCalculation
 from aiida_flexo.calcjobs.mlip import MlipSampleCalculation, MlipTrainCalculation
 from aiida_flexo.gates import HELD_OUT_METRICS, THRESHOLDS, gate_failures
@@ -42,6 +43,13 @@ def _validate_route(value, _):
     if value.value in ('auto', 'allegro') or is_universal_name(value.value):
         return None
     return f'potential_route {value.value!r}: use auto, allegro or one of {", ".join(UNIVERSAL_POTENTIALS)}'
+
+
+def _validate_repeats(value, _):
+    repeats = value.get_list()
+    if not repeats or any(not isinstance(n, int) or isinstance(n, bool) or n < 2 for n in repeats):
+        return f'convergence_repeats must be supercell lengths N (integers ≥ 2), got {repeats}'
+    return None
 
 
 def _validate_components(value, _):
@@ -141,6 +149,14 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             },
         )
         spec.input(
+            'convergence_repeats',
+            valid_type=orm.List,
+            required=False,
+            validator=_validate_repeats,
+            help='More supercell lengths N for each component, run beside flexo.supercell.repeat: the large-N limit '
+            'μ∞ with its error bar (output convergence; μ∞ + a/N² or a/N, aiida_flexo.flexo.convergence).',
+        )
+        spec.input(
             'verification',
             valid_type=orm.Bool,
             default=lambda: orm.Bool(False),
@@ -192,6 +208,12 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         )
         spec.output_namespace(
             'results', valid_type=orm.Dict, dynamic=True, help='Full flexo results by component.'
+        )
+        spec.output_namespace(
+            'convergence',
+            valid_type=orm.Dict,
+            dynamic=True,
+            help='μ∞ ± error by component, from μ at flexo.supercell.repeat and convergence_repeats.',
         )
         spec.exit_code(
             400, 'ERROR_NO_STRUCTURE', message='give `structures` (to sample and label) or `frames`'
@@ -269,6 +291,8 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
                 sampling.references = references
             builder.sampling = {k: v for k, v in sampling._inputs(prune=True).items() if k != 'structures'}
         verify = inputs.get('verify') or {}
+        if inputs.get('convergence_repeats'):
+            builder.convergence_repeats = orm.List([int(n) for n in inputs['convergence_repeats']])
         builder.verification = orm.Bool(bool(verify.get('enabled', False)))
         if builder.verification.value:
             builder.verify.cutout = orm.Dict(verify.get('cutout') or {})
@@ -519,7 +543,48 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             )
             inputs.metadata = {'call_link_label': f'flexo_{component}', 'label': f'mu{component}'}
             calcs[f'flexo_{component}'] = self.submit(FlexoCoefficientWorkChain, **inputs)
+            for repeat in self._extra_repeats(inputs.supercell.get_dict()):
+                extra = AttributeDict(inputs)
+                extra.supercell = orm.Dict(recursive_merge(inputs.supercell.get_dict(), {'repeat': repeat}))
+                extra.check_fmax = orm.Bool(False)  # the tolerance is checked on the main length
+                extra.metadata = {
+                    'call_link_label': f'flexo_{component}_N{repeat}',
+                    'label': f'mu{component} N={repeat}',
+                }
+                calcs[f'flexo_{component}_N{repeat}'] = self.submit(FlexoCoefficientWorkChain, **extra)
         return ToContext(**calcs)
+
+    def _extra_repeats(self, supercell: dict) -> list[int]:
+        """The convergence lengths N other than the main one (flexo.supercell.repeat)."""
+        if 'convergence_repeats' not in self.inputs:
+            return []
+        main = supercell.get('repeat')
+        return [int(n) for n in self.inputs.convergence_repeats.get_list() if int(n) != main]
+
+    def _converge(self, component: str, main: FlexoCoefficientWorkChain) -> None:
+        """μ∞ of ``component`` from the main length and the convergence lengths that finished (output, report)."""
+        supercell = self.exposed_inputs(FlexoCoefficientWorkChain, namespace='flexo')['supercell'].get_dict()
+        extras = self._extra_repeats(supercell)
+        if not extras:
+            return
+        nodes = {'main': main.outputs.coefficient}
+        for repeat in extras:
+            node = self.ctx[f'flexo_{component}_N{repeat}']
+            if node.is_finished_ok:
+                nodes[f'N{repeat}'] = node.outputs.coefficient
+            else:
+                self.report(
+                    f'WARNING: μ{component} at N = {repeat} <{node.pk}> failed [{node.exit_status}] '
+                    f'{node.exit_message}: left out of μ∞'
+                )
+        if len(nodes) < 2:
+            self.report(f'WARNING: μ{component}: no second supercell length finished, so no μ∞')
+            return
+        limit = extrapolate_coefficient(
+            orm.Float(0.0), **nodes, metadata={'call_link_label': f'extrapolate_mu{component}'}
+        )
+        self.out(f'convergence.mu{component}', limit)
+        self.report(f'μ{component}: {limit["summary"]}')
 
     def inspect_flexo(self):
         failed = []
@@ -531,6 +596,7 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             self.out(f'coefficients.mu{component}', node.outputs.coefficient)
             self.out(f'results.mu{component}', node.outputs.result)
             self.report(f'{node.outputs.coefficient}')
+            self._converge(component, node)
         if failed:
             return self.exit_codes.ERROR_FLEXO_FAILED.format(message='; '.join(failed))
         return None

@@ -332,6 +332,13 @@ def coefficient(
 @click.option('--repeat', default='14', show_default=True, help='N used in the amplitude scan.')
 @click.option('--max-strain', type=float, default=0.005, show_default=True, help='ε_max used in the N scan.')
 @click.option(
+    '--committee-dipole',
+    'committee',
+    multiple=True,
+    help='Another dipole model (a committee member or another training seed; repeat the option): μ(N) is '
+    'measured with each on the same relaxed supercells, and the spread of their μ∞ enters the error bar.',
+)
+@click.option(
     '--spread',
     type=float,
     default=0.0,
@@ -342,7 +349,7 @@ def coefficient(
 @click.option('--json', 'as_json', is_flag=True)
 def convergence(
     bulk, component, fix, shape, transverse_repeat, mlip, dipole, bec, bec_from_model, fmax, max_steps, optimizer,
-    device, two_point, exclude_seam, repeats, strains, repeat, max_strain, spread, out_dir, as_json,
+    device, two_point, exclude_seam, repeats, strains, repeat, max_strain, committee, spread, out_dir, as_json,
 ) -> None:  # fmt: skip
     """μ against N and against the maximum strain, and the large-N limit μ∞ with its error bar.
 
@@ -350,14 +357,16 @@ def convergence(
     bar of μ∞ combines the fit's standard error, the extrapolation (the other form's μ∞, weighted by how well the
     data allow it) and --spread. Writes OUT/convergence.json and OUT/convergence.png.
     """
-    from aiida_flexo.flexo.convergence import extrapolate, mu_vs_repeat, mu_vs_strain
+    from aiida_flexo.flexo.convention import mu_to_nc_per_m
+    from aiida_flexo.flexo.convergence import committee_extrapolation, mu_vs_repeat, mu_vs_strain
     from aiida_flexo.flexo.plots import plot_convergence
-    from aiida_flexo.flexo.run import coefficient_runner
+    from aiida_flexo.flexo.run import coefficient_runner, remeasure
 
     _check_out_folder(out_dir)
     atoms, model, calculator, relaxer, bec_source = _setup(
         bulk, component, dipole, bec, bec_from_model, mlip, device
     )
+    members = [_load_dipole(spec, atoms, None) for spec in committee]
     run = coefficient_runner(
         atoms,
         component,
@@ -375,18 +384,27 @@ def convergence(
     fixed_n = _parse_repeat(repeat)
     from aiida_flexo.flexo.run import RelaxationNotConvergedError
 
+    extract_options = {'two_point_method': two_point, 'exclude_seam': exclude_seam}
+    member_mu: list[list[float]] = [[] for _ in members]
+
+    def run_length(n: int):
+        result = run(n, max_strain)
+        for k, member in enumerate(members):  # the same relaxed supercell, another dipole model
+            member_mu[k].append(mu_to_nc_per_m(remeasure(result, member, **extract_options).mu_fit))
+        return result
+
     try:
-        by_n = mu_vs_repeat(
-            lambda n: run(n, max_strain), [int(v) for v in _parse_floats(repeats, '--repeats')]
-        )
+        by_n = mu_vs_repeat(run_length, [int(v) for v in _parse_floats(repeats, '--repeats')])
         by_strain = mu_vs_strain(lambda e: run(fixed_n, e), _parse_floats(strains, '--strains'))
     except RelaxationNotConvergedError as exc:
         fail(str(exc), 3)
     except ValueError as exc:
         fail(str(exc))
-    limit = None
+    limit = member_limits = None
     if len(set(by_n.values)) >= 2:
-        limit = extrapolate(by_n.values, by_n.mu_fit, by_n.fit_stderr, spread=spread)
+        limit, member_limits = committee_extrapolation(
+            by_n.values, [by_n.mu_fit, *member_mu], by_n.fit_stderr, spread=spread
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {
         'component': component,
@@ -396,6 +414,11 @@ def convergence(
         'converged_in_repeat_2pct': by_n.converged(0.02),
         'converged_in_strain_2pct': by_strain.converged(0.02),
         'limit': None if limit is None else limit.to_dict(),
+        'committee': {
+            'models': [dipole, *committee],
+            'mu_fit_nC_per_m': [by_n.mu_fit, *member_mu],
+            'mu_inf_nC_per_m': None if member_limits is None else [m.mu_inf for m in member_limits],
+        },
     }
     (out_dir / 'convergence.json').write_text(json.dumps(data, indent=2))
     plot_convergence([by_n, by_strain], out_dir / 'convergence.png', limit=limit)

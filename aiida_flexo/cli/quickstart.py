@@ -37,6 +37,8 @@ QUICKSTART = {
         'supercell': {'repeat': 14, 'max_strain': 0.005, 'fix': 'Ba'},
         'relax_parameters': {'fmax': 0.05, 'max_steps': 200},
     },
+    # μ at N = 6 and 10 beside N = 14: the report's μ∞ and how far N = 14 is from it
+    'convergence_repeats': [6, 10],
 }
 
 
@@ -208,6 +210,22 @@ def _route(metrics: dict) -> str:
     return f'Allegro from scratch, {metrics.get("epochs")} epochs'
 
 
+def convergence_lines(pipeline, key: str) -> list[str]:
+    """Report lines of μ∞ (the pipeline's ``convergence`` output for ``key``), or why there is none."""
+    if key not in pipeline.outputs.get('convergence', {}):
+        return ['- μ∞: not computed (no second supercell length finished; see `verdi process report`)']
+    limit = pipeline.outputs.convergence[key].get_dict()
+    table = ', '.join(f'N = {n}: {m:.4f}' for n, m in zip(limit['repeats'], limit['mu_nC_per_m']))
+    parts = limit['error_parts_nC_per_m']
+    return [
+        f'- μ(N), fit (nC/m): {table}',
+        f'- large-N limit: **μ∞ = {limit["mu_inf_nC_per_m"]:.4f} ± {limit["error_nC_per_m"]:.4f} nC/m** '
+        f'({limit["form"]}; error: fit {parts["fit_stderr"]:.4f}, extrapolation {parts["extrapolation"]:.4f}; '
+        f'no committee spread); the longest supercell is {100 * limit["distance_from_limit"]:.0f} % from it'
+        + (' — far from converged: use longer supercells' if limit['distance_from_limit'] > 0.1 else ''),
+    ]
+
+
 def write_report(nodes: dict, out_dir: Path, profile: str, wall_s: float) -> None:
     """summary.md, result.json and the plots of a finished quickstart."""
     from aiida_flexo.provenance import held_out_metrics
@@ -243,6 +261,7 @@ def write_report(nodes: dict, out_dir: Path, profile: str, wall_s: float) -> Non
             f'- clamped (imposed field) {dec["clamped_nC_per_m"]["fit"]:.4f} nC/m + lattice-mediated '
             f'{dec["lattice_mediated_nC_per_m"]["fit"]:.4f} nC/m'
         )
+    lines += convergence_lines(pipeline, 'mu3333')
     lines += [
         f'- supercell: repeat {result["supercell"]["repeat"]}, maximum strain {result["supercell"]["max_strain"]}, '
         f'{", ".join(result["supercell"]["fixed_species"])} fixed; fit residual {result["residual"]["rms_C_m2"]:.3g} C/m²',

@@ -9,7 +9,7 @@ with ``mu_two_point``, ``mu_fit`` and ``fit_stderr`` in e/Å (a :class:`FlexoRes
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -138,7 +138,7 @@ class Extrapolation:
     @property
     def distance_from_limit(self) -> float:
         """|μ(N_max) − μ∞| / |μ∞|: how far the longest supercell is from converged (nan when μ∞ = 0)."""
-        if self.mu_inf == 0:
+        if abs(self.mu_inf) < 1e-12:
             return float('nan')
         return float(abs(self.mu[int(np.argmax(self.repeats))] - self.mu_inf) / abs(self.mu_inf))
 
@@ -254,3 +254,26 @@ def extrapolate(
         fits=fits,
         chosen_by=chosen_by,
     )
+
+
+def committee_extrapolation(
+    repeats: Iterable[int],
+    member_mu: Sequence[Sequence[float]],
+    mu_stderr: Iterable[float] | None = None,
+    spread: float = 0.0,
+) -> tuple[Extrapolation, list[Extrapolation]]:
+    """μ∞ of a committee (or seeds) of dipole models measured on the same relaxed supercells.
+
+    ``member_mu`` (k members × n lengths, nC/m). Each member is extrapolated on its own; the result is the
+    extrapolation of the members' mean μ(N) with the standard deviation of the members' μ∞ (ddof = 1) added in
+    quadrature to ``spread``. Returns (the committee's :class:`Extrapolation`, one per member).
+    """
+    table = np.asarray(member_mu, dtype=float)
+    if table.ndim != 2 or table.shape[0] < 1:
+        raise ValueError(f'member_mu must be (members, lengths), got shape {table.shape}')
+    repeats = list(repeats)
+    stderr = None if mu_stderr is None else list(mu_stderr)
+    members = [extrapolate(repeats, row, stderr) for row in table]
+    member_spread = float(np.std([m.mu_inf for m in members], ddof=1)) if len(members) > 1 else 0.0
+    total_spread = float(np.hypot(member_spread, spread))
+    return extrapolate(repeats, table.mean(axis=0), stderr, spread=total_spread), members

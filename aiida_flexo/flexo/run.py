@@ -520,6 +520,22 @@ def tolerance_check(loose: FlexoResult, tight: FlexoResult, fmax: float) -> dict
     return check
 
 
+def remeasure(result: FlexoResult, dipole_model, **extract_options) -> FlexoResult:
+    """μ of another dipole model (a committee member, another seed) on the same relaxed supercell of ``result``:
+    only the prediction and the extraction are redone (``extract_options``: two_point_method, exclude_seam,
+    fit_strain_term), so the difference is the model's alone."""
+    model = bind(dipole_model, result.supercell)
+    per_atom = predict_per_atom_dipoles(model, result.relaxed)
+    return analyse(
+        result.supercell,
+        result.relaxed,
+        per_atom,
+        relaxation=result.relaxation,
+        dipole_model=repr(model),
+        **extract_options,
+    )
+
+
 def coefficient_runner(
     bulk: Atoms, component: str, fix, dipole_model, **options
 ) -> Callable[[int, float], FlexoResult]:

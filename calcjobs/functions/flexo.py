@@ -161,3 +161,38 @@ def flexo_tolerance_check(
     loose = analyse(sc, loose_structure.get_ase(), loose_dipoles.get_array('per_atom_dipoles'))
     tight = analyse(sc, tight_structure.get_ase(), tight_dipoles.get_array('per_atom_dipoles'))
     return orm.Dict(jsonable(tolerance_check(loose, tight, fmax.value)))
+
+
+@calcfunction
+def extrapolate_coefficient(spread: orm.Float, **coefficients) -> orm.Dict:
+    """μ∞ of one component from its coefficients at several supercell lengths N
+    (:func:`aiida_flexo.flexo.convergence.extrapolate`): the chosen finite-size form, μ∞ ± error (nC/m) and its
+    parts, μ(N), every form's fit and how far the longest supercell is from the limit. ``coefficients``: flexo
+    coefficient nodes by any key (their ``repeat`` attribute gives N); ``spread``: a committee/seed spread (nC/m)
+    added to the error bar (0: none known)."""
+    from aiida_flexo.flexo.convergence import extrapolate
+
+    nodes = sorted(coefficients.values(), key=_gradient_repeat)
+    components = {node.component for node in nodes}
+    if len(components) != 1:
+        raise ValueError(f'μ∞ needs coefficients of one component, got {sorted(components)}')
+    repeats = [_gradient_repeat(node) for node in nodes]
+    limit = extrapolate(repeats, [n.mu_fit for n in nodes], [n.mu_fit_stderr for n in nodes], spread.value)
+    data = limit.to_dict()
+    data.update(
+        {
+            'component': nodes[0].component,
+            'summary': limit.summary(),
+            'spread_source': 'given'
+            if spread.value
+            else 'none (a single model: no committee or seed spread)',
+        }
+    )
+    return orm.Dict(jsonable(data))
+
+
+def _gradient_repeat(node) -> int:
+    """N, the cells along the gradient axis of a flexo coefficient node."""
+    from aiida_flexo.flexo.convention import Component
+
+    return int(node.base.attributes.get('repeat')[Component.parse(node.component).gradient_axis])

@@ -77,6 +77,7 @@ def chain(aiida_profile, daemon_client):
             },
             # tiny models (3 epochs): the fast protocol's physical gates would refuse them before any μ
             'thresholds': {'max_dipole_mae_eA': 100.0, 'max_force_mae_meV_A': 1e4},
+            'convergence_repeats': [6],  # beside N = 4: μ∞ from two lengths
             # the fast protocol's DFT check: one 5-atom cut-out of the relaxed supercell, GPAW at minimal settings
             'label': {'engine_inputs': {'cutoff': 250.0, 'kpoints': [2, 2, 2]}},
         },
@@ -112,7 +113,8 @@ def chain(aiida_profile, daemon_client):
     # each training runs in its restart WorkChain (flexo.gnn.train.base, flexo.mlip.train.base)
     gnn = next((n for n in pipeline.called_descendants if n.process_label == 'GnnTrainCalculation'), None)
     mlip = next((n for n in pipeline.called_descendants if n.process_label == 'MlipTrainCalculation'), None)
-    flexo = next((n for n in pipeline.called if n.process_label == 'FlexoCoefficientWorkChain'), None)
+    flexo = next((n for n in pipeline.called if n.label == 'mu3333'), None)
+    flexo_n6 = next((n for n in pipeline.called if n.label == 'mu3333 N=6'), None)
     verify = next((n for n in pipeline.called if n.process_label == 'VerifyWorkChain'), None)
     return {
         'verify': verify,
@@ -121,9 +123,28 @@ def chain(aiida_profile, daemon_client):
         'gnn': gnn,
         'mlip': mlip,
         'flexo': flexo,
+        'flexo_n6': flexo_n6,
         'code': code,
         'finished_before_restart': finished_before,
     }
+
+
+def test_pipeline_extrapolates_mu_over_the_supercell_length(chain):
+    """μ at N = 4 (the main run) and N = 6 (convergence_repeats): μ∞ through both, every part of the error bar."""
+    pipeline, main, extra = chain['pipeline'], chain['flexo'], chain['flexo_n6']
+    assert extra is not None and extra.is_finished_ok, describe(pipeline)
+    assert extra.outputs.coefficient.base.attributes.get('repeat')[2] == 6
+    limit = pipeline.outputs.convergence['mu3333'].get_dict()
+    assert limit['repeats'] == [4, 6]
+    mu4, mu6 = main.outputs.coefficient.mu_fit, extra.outputs.coefficient.mu_fit
+    assert limit['mu_nC_per_m'] == pytest.approx([mu4, mu6])
+    slope = (mu6 - mu4) / (6.0**-2 - 4.0**-2)  # two lengths: μ∞ + a/N² through both points
+    assert limit['mu_inf_nC_per_m'] == pytest.approx(mu4 - slope * 4.0**-2)
+    parts = limit['error_parts_nC_per_m']
+    assert limit['error_nC_per_m'] == pytest.approx(
+        np.sqrt(parts['fit_stderr'] ** 2 + parts['extrapolation'] ** 2)
+    )
+    assert 'none' in limit['spread_source']
 
 
 def test_pipeline_survives_a_daemon_restart(chain):

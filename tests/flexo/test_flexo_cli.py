@@ -161,3 +161,23 @@ def test_coefficient_keeps_an_earlier_result_without_overwrite(tmp_path):
     (tmp_path / 'afile').write_text('x')
     on_file = CliRunner().invoke(flexo, [*args, '--out', str(tmp_path / 'afile')])
     assert on_file.exit_code == 1 and 'is a file' in on_file.output
+
+
+def test_convergence_with_a_committee_adds_its_spread(tmp_path):
+    """Two dipole models on the same relaxed supercells: μ(N) is their mean and the spread of their μ∞ (here the
+    difference of two linear charge models, known exactly) enters the error bar."""
+    result = _invoke(
+        'convergence', '--bulk', 'builtin:BaTiO3', '--fix', 'Ba', '--dipole', 'synthetic:charges:Ba=2,Ti=4,O=-2',
+        '--committee-dipole', 'synthetic:charges:Ba=2.2,Ti=4.4,O=-2.2', '--mlip', 'synthetic:relax:Ti=0.5,O=-0.2',
+        '--repeats', '6,8,10', '--strains', '0.002', '--repeat', '6', '--out', tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / 'convergence.json').read_text())
+    first, second = data['committee']['mu_fit_nC_per_m']
+    assert abs(first[0]) > 1e-3
+    np.testing.assert_allclose(second, 1.1 * np.asarray(first), rtol=1e-9)  # charges × 1.1 → μ × 1.1
+    limits = data['committee']['mu_inf_nC_per_m']
+    assert limits[1] == pytest.approx(1.1 * limits[0], rel=1e-6)
+    limit = data['limit']
+    assert limit['mu_nC_per_m'] == pytest.approx(list(1.05 * np.asarray(first)))
+    assert limit['error_parts_nC_per_m']['spread'] == pytest.approx(np.std(limits, ddof=1), rel=1e-9)
