@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from aiida import orm
 from ase import Atoms
+
+from aiida_flexo.serialization import jsonable  # noqa: F401 (the AiiDA layer imports it from here)
 
 
 def structure_to_extxyz(structure: orm.StructureData) -> str:
@@ -95,18 +96,3 @@ def read_extxyz_text(text: str) -> list[Atoms]:
         path = Path(tmp) / 'file.xyz'
         path.write_text(text)
         return read_frames(path)
-
-
-def jsonable(value):
-    """``value`` with NaN/inf replaced by None and numpy types by Python ones (AiiDA stores JSON)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -85,6 +85,7 @@ from aiida_flexo.engines.inputs import NOSE_HOOVER_STEPS, EngineInputs, InputsEr
 from aiida_flexo.engines.threads import THREAD_VARIABLES, blas_threads, single_threaded_blas
 from aiida_flexo.polarization.gpaw import GpawDipole, gpaw_dipole
 from aiida_flexo.polarization.quanta import minimum_image
+from aiida_flexo.serialization import jsonable
 
 RESULTS_FILE = 'results.json'
 LABELLED_FILE = 'labelled.xyz'
@@ -188,22 +189,6 @@ def input_hash(inputs: EngineInputs, atoms: Atoms) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- results on disk
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 class Results:
     """``results.json`` kept in sync with the run (atomic rewrite after every change)."""
 
@@ -218,7 +203,7 @@ class Results:
 
     def flush(self) -> None:
         tmp = self.path.with_suffix('.json.tmp')
-        tmp.write_text(json.dumps(_jsonable(self.data), indent=1) + '\n')
+        tmp.write_text(json.dumps(jsonable(self.data), indent=1) + '\n')
         tmp.replace(self.path)
 
 
@@ -427,7 +412,7 @@ class GpawRun:
         self.results.data['timings']['total'] = time.perf_counter() - start
         self.results.update(status='finished', exit_status=0)
         self.log(f'finished in {self.results.data["timings"]["total"]:.1f} s')
-        return _jsonable(self.results.data)
+        return jsonable(self.results.data)
 
     def _stage_scf(self) -> None:
         keys = ('energy', 'free_energy', 'forces', 'stress', 'scf_iterations')

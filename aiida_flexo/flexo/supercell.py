@@ -33,7 +33,7 @@ import numpy as np
 from ase import Atoms
 
 from aiida_flexo.flexo.convention import AXES, CONVENTION, Component
-from aiida_flexo.mlip.relax import parse_fix
+from aiida_flexo.selection import parse_fix
 
 #: Largest maximum strain accepted (the method is linear response: keep strains well below 1 %).
 MAX_STRAIN_LIMIT = 0.05
@@ -501,7 +501,7 @@ def fixed_sublattice(
     fix: str | Sequence[int] | None, reference: Atoms, bulk_index: np.ndarray, n_bulk: int
 ) -> list[int]:
     """Supercell indices of the fixed atoms: ``'sublattice:K[,L]'`` (bulk atoms K, L in every cell), else
-    :func:`~aiida_flexo.mlip.relax.parse_fix` (species or supercell indices)."""
+    :func:`~aiida_flexo.selection.parse_fix` (species or supercell indices)."""
     if isinstance(fix, str) and fix.strip().startswith(SUBLATTICE_PREFIX):
         tokens = [t.strip() for t in fix.strip()[len(SUBLATTICE_PREFIX) :].split(',') if t.strip()]
         try:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aiida_flexo.serialization import jsonable
 from aiida_flexo.textures.domains import count_domains_per_layer, find_walls, label_domains
-from aiida_flexo.textures.field import _cell_size
+from aiida_flexo.textures.field import cell_size_vector
 from aiida_flexo.textures.topology import skyrmion_numbers
 
 
@@ -82,7 +83,7 @@ def analyse_texture(
         raise ValueError(f'a polarization field has shape (Nx, Ny, L, 3), got {P.shape}')
     if not np.all(np.isfinite(P)):
         raise ValueError('the polarization field contains NaN or inf values')
-    size = _cell_size(cell_size_A)
+    size = cell_size_vector(cell_size_A)
     chosen = select_layers(P.shape[2], layers)
     heights = None if layer_heights_A is None else np.ravel(np.asarray(layer_heights_A, dtype=float))
     if heights is not None and heights.shape != (P.shape[2],):
@@ -132,27 +133,10 @@ def analyse_texture(
         'mean_abs_P_per_layer_C_per_m2': norm.mean(axis=(0, 1)).tolist(),
         'mean_P_C_per_m2': sub.mean(axis=(0, 1, 2)).tolist(),
     }
-    result = _jsonable(result)
+    result = jsonable(result)
     if out_json is not None:
         Path(out_json).write_text(json.dumps(result, indent=2, ensure_ascii=False))
     return result
-
-
-def _jsonable(obj):
-    """Plain Python types (numpy scalars/arrays -> float/int/bool/list; NaN -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
 
 
 def _shift_z(wall, chosen: list[int], heights: np.ndarray | None, c: float) -> None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aiida_flexo.textures.field import _cell_size, cell_centres_A
+from aiida_flexo.textures.field import cell_centres_A, cell_size_vector
 
 NEEL, BLOCH, ISING = 'Néel', 'Bloch', 'Ising'
 _VARIANTS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
@@ -303,7 +303,7 @@ class _Grid:
 
     def __init__(self, shape, cell_size_A, layer_heights_A, periodic):
         self.shape = tuple(int(x) for x in shape)
-        size = _cell_size(cell_size_A)
+        size = cell_size_vector(cell_size_A)
         self.centres = cell_centres_A(self.shape, size, layer_heights_A)
         if layer_heights_A is None:
             heights = np.full(self.shape[2], size[2])

@@ -47,7 +47,7 @@ class PolarizationField:
         self.P = np.asarray(self.P, dtype=float)
         if self.P.ndim != 4 or self.P.shape[-1] != 3:
             raise ValueError(f'a polarization field has shape (Nx, Ny, L, 3), got {self.P.shape}')
-        self.cell_size_A = _cell_size(self.cell_size_A)
+        self.cell_size_A = cell_size_vector(self.cell_size_A)
         if self.layer_heights_A is not None:
             self.layer_heights_A = np.ravel(np.asarray(self.layer_heights_A, dtype=float))
             if self.layer_heights_A.shape != (self.P.shape[2],):
@@ -76,7 +76,8 @@ class PolarizationField:
         }
 
 
-def _cell_size(cell_size_A: float | Sequence[float] | np.ndarray) -> np.ndarray:
+def cell_size_vector(cell_size_A: float | Sequence[float] | np.ndarray) -> np.ndarray:
+    """The cell size (a_x, a_y, c) in Å as a (3,) array from one length or three; refuses non-positive sizes."""
     size = np.asarray(cell_size_A, dtype=float)
     size = np.full(3, float(size)) if size.ndim == 0 else np.ravel(size)
     if size.shape != (3,) or np.any(size <= 0):
@@ -93,7 +94,7 @@ def cell_centres_A(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cell-centre (B-site) coordinates in Å along x, y and z of a (Nx, Ny, L) grid."""
     nx, ny, nl = (int(x) for x in grid_shape)
-    size = _cell_size(cell_size_A)
+    size = cell_size_vector(cell_size_A)
     x = (np.arange(nx) + 0.5) * size[0]
     y = (np.arange(ny) + 0.5) * size[1]
     if layer_heights_A is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aiida_flexo.textures.field import _cell_size, cell_centres_A
+from aiida_flexo.textures.field import cell_centres_A, cell_size_vector
 from aiida_flexo.textures.vtk import read_vtk, write_vtk
 
 __all__ = ['plot_cross_section', 'plot_layer', 'plot_layers', 'read_vtk', 'write_html', 'write_vtk']
@@ -57,7 +57,7 @@ def plot_layer(
     (default the largest in-plane |P| of the whole field, so that layers compare).
     """
     P = np.asarray(P, dtype=float)
-    size = _cell_size(cell_size_A)
+    size = cell_size_vector(cell_size_A)
     x, y, _ = cell_centres_A(P.shape[:3], size)
     vmax = vmax if vmax is not None else _pz_range(P)
     mesh = ax.pcolormesh(
@@ -143,7 +143,7 @@ def plot_cross_section(
     """Cross-section of the field: ``plane='xz'`` at y cell ``index`` (default the middle) or ``'yz'`` at x cell
     ``index``; arrows (P_x or P_y, P_z) over P_z. Returns the path of the PNG."""
     P = np.asarray(P, dtype=float)
-    size = _cell_size(cell_size_A)
+    size = cell_size_vector(cell_size_A)
     x, y, z = cell_centres_A(P.shape[:3], size, layer_heights_A)
     if plane == 'xz':
         index = P.shape[1] // 2 if index is None else index

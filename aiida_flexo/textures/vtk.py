@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aiida_flexo.textures.field import _cell_size, cell_centres_A
+from aiida_flexo.textures.field import cell_centres_A, cell_size_vector
 
 
 def write_vtk(
@@ -29,7 +29,7 @@ def write_vtk(
     if P.ndim != 4 or P.shape[-1] != 3:
         raise ValueError(f'a polarization field has shape (Nx, Ny, L, 3), got {P.shape}')
     nx, ny, nl = P.shape[:3]
-    size = _cell_size(cell_size_A)
+    size = cell_size_vector(cell_size_A)
     x, y, z = cell_centres_A((nx, ny, nl), size, layer_heights_A)
     uniform = nl < 2 or np.allclose(np.diff(z), np.diff(z)[0], rtol=1e-9, atol=1e-12)
     lines = ['# vtk DataFile Version 3.0', title.replace('\n', ' ')[:255], 'ASCII']
