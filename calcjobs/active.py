@@ -6,7 +6,7 @@ from aiida import orm
 from aiida.engine import ExitCode
 
 from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
-from aiida_flexo.calcjobs.mlip import _frames_text, options_to_arguments
+from aiida_flexo.calcjobs.mlip import frames_text, options_to_arguments
 from aiida_flexo.calcjobs.utils import read_extxyz_text
 from aiida_flexo.nodes.frames import FramesData
 
@@ -68,7 +68,7 @@ class ActiveSelectCalculation(FlexoCalcJob):
         return sorted(self.inputs.get('gnn_models') or {})
 
     def write_inputs(self, folder):
-        self.write_text(folder, 'explored.xyz', _frames_text(self.inputs.frames))
+        self.write_text(folder, 'explored.xyz', frames_text(self.inputs.frames))
         models = self.inputs.get('gnn_models') or {}
         return [(models[key].uuid, models[key].filename, f'gnn_{key}.pt') for key in self._gnn_keys()]
 

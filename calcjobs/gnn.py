@@ -9,7 +9,7 @@ from aiida import orm
 from aiida.engine import ExitCode
 
 from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
-from aiida_flexo.calcjobs.mlip import _frames_text, _validate_parameters, options_to_arguments
+from aiida_flexo.calcjobs.mlip import frames_text, options_to_arguments, validate_parameters
 from aiida_flexo.calcjobs.utils import read_extxyz_text
 from aiida_flexo.gnn.settings import gnn_train_settings
 from aiida_flexo.nodes.frames import FramesData
@@ -37,7 +37,7 @@ class GnnTrainCalculation(FlexoCalcJob):
             'parameters',
             valid_type=orm.Dict,
             required=False,
-            validator=_validate_parameters(TRAIN_OPTIONS, TRAIN_FLAGS),
+            validator=validate_parameters(TRAIN_OPTIONS, TRAIN_FLAGS),
             help=f'Training options: {", ".join(TRAIN_OPTIONS)}, float64.',
         )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.gnn.train'
@@ -52,7 +52,7 @@ class GnnTrainCalculation(FlexoCalcJob):
         spec.output('log', valid_type=orm.SinglefileData, required=False, help='Per-epoch metrics (CSV).')
 
     def write_inputs(self, folder):
-        self.write_text(folder, 'frames.xyz', _frames_text(self.inputs.frames))
+        self.write_text(folder, 'frames.xyz', frames_text(self.inputs.frames))
         return []
 
     def command_arguments(self):
@@ -90,7 +90,7 @@ class GnnEvalCalculation(FlexoCalcJob):
         spec.output('metrics', valid_type=orm.Dict, help='dipole_mae_eA, dipole_rmse_eA, ..., bec_mae_e.')
 
     def write_inputs(self, folder):
-        self.write_text(folder, 'frames.xyz', _frames_text(self.inputs.frames))
+        self.write_text(folder, 'frames.xyz', frames_text(self.inputs.frames))
         return [(self.inputs.model.uuid, self.inputs.model.filename, MODEL_FILE)]
 
     def command_arguments(self):

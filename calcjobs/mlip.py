@@ -79,7 +79,7 @@ def options_to_arguments(parameters: dict, mapping: dict[str, str], flags: tuple
     return arguments
 
 
-def _validate_parameters(mapping, flags=()):
+def validate_parameters(mapping, flags=()):
     def validator(value, _):
         if value is None:
             return None
@@ -138,7 +138,7 @@ class MlipTrainCalculation(FlexoCalcJob):
             'parameters',
             valid_type=orm.Dict,
             required=False,
-            validator=_validate_parameters(TRAIN_OPTIONS),
+            validator=validate_parameters(TRAIN_OPTIONS),
             help=f'Training options: {", ".join(TRAIN_OPTIONS)}.',
         )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.train'
@@ -156,7 +156,7 @@ class MlipTrainCalculation(FlexoCalcJob):
         _mlip_exit_codes(spec)
 
     def write_inputs(self, folder):
-        self.write_text(folder, 'frames.xyz', _frames_text(self.inputs.frames))
+        self.write_text(folder, 'frames.xyz', frames_text(self.inputs.frames))
         return []
 
     def command_arguments(self):
@@ -164,7 +164,7 @@ class MlipTrainCalculation(FlexoCalcJob):
         return options_to_arguments(parameters, TRAIN_OPTIONS)
 
 
-def _frames_text(frames: FramesData) -> str:
+def frames_text(frames: FramesData) -> str:
     import tempfile
     from pathlib import Path
 
@@ -192,7 +192,7 @@ class MlipTrainParser(_MlipParser):
 # ------------------------------------------------------------------------------------------------ relaxation
 
 
-class _ModelOnStructure(FlexoCalcJob):
+class ModelOnStructure(FlexoCalcJob):
     """A structure, a model, fixed atoms and an optional trajectory to continue from (relax and md)."""
 
     @classmethod
@@ -245,7 +245,7 @@ class _ModelOnStructure(FlexoCalcJob):
         return arguments
 
 
-class MlipRelaxCalculation(_ModelOnStructure):
+class MlipRelaxCalculation(ModelOnStructure):
     """Relax a structure with a potential, some atoms fixed (``aiida-flexo mlip relax``)."""
 
     SUBCOMMAND = ('mlip', 'relax')
@@ -258,7 +258,7 @@ class MlipRelaxCalculation(_ModelOnStructure):
             'parameters',
             valid_type=orm.Dict,
             required=False,
-            validator=_validate_parameters(RELAX_OPTIONS, ('relax_cell',)),
+            validator=validate_parameters(RELAX_OPTIONS, ('relax_cell',)),
             help='fmax (eV/Å), max_steps, optimizer (FIRE/BFGS/LBFGS), relax_cell, stall_steps (watchdog; 0: off).',
         )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.relax'
@@ -306,7 +306,7 @@ class MlipRelaxParser(_MlipParser):
 # ------------------------------------------------------------------------------------------ molecular dynamics
 
 
-class MlipMdCalculation(_ModelOnStructure):
+class MlipMdCalculation(ModelOnStructure):
     """Molecular dynamics through a temperature schedule with a potential (``aiida-flexo mlip md``)."""
 
     SUBCOMMAND = ('mlip', 'md')
@@ -324,7 +324,7 @@ class MlipMdCalculation(_ModelOnStructure):
             'parameters',
             valid_type=orm.Dict,
             required=False,
-            validator=_validate_parameters(MD_OPTIONS),
+            validator=validate_parameters(MD_OPTIONS),
             help=f'MD options: {", ".join(MD_OPTIONS)}.',
         )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.md'
@@ -422,7 +422,7 @@ class MlipSampleCalculation(_ModelCalcJob):
         _mlip_exit_codes(spec)
 
     def write_inputs(self, folder):
-        self.write_text(folder, 'structures.xyz', _frames_text(self.inputs.structures))
+        self.write_text(folder, 'structures.xyz', frames_text(self.inputs.structures))
         return self.model_copy()
 
     def command_arguments(self):
@@ -486,7 +486,7 @@ class MlipEvalCalculation(_ModelCalcJob):
             with tempfile.TemporaryDirectory() as tmp:
                 text = write_frames(Path(tmp) / 'frames.xyz', chosen).read_text()
         else:
-            text = _frames_text(frames)
+            text = frames_text(frames)
         self.write_text(folder, 'frames.xyz', text)
         return self.model_copy()
 

@@ -9,5 +9,10 @@ if [ "${FLEXO_SKIP_INSTALL:-0}" != "1" ]; then
 fi
 # shellcheck disable=SC1091
 source "${FLEXO_VENV:-.venv}/bin/activate"
-python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
+# aiida-core's Sphinx extension loads a profile to read the process specifications: a throwaway configuration with an
+# SQLite profile, so the build needs no service and never touches the user's profiles
+docs_aiida=$(mktemp -d)
+trap 'rm -rf "$docs_aiida"' EXIT
+AIIDA_PATH="$docs_aiida" verdi presto --profile-name flexo-docs >/dev/null
+AIIDA_PATH="$docs_aiida" python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
 echo ">> documentation: docs/_build/html/index.html"

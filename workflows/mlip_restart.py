@@ -1,7 +1,7 @@
 """Common ground of the restart WorkChains around the MLIP CalcJobs (``flexo.mlip.relax.base``, ``flexo.mlip.md.base``).
 
 Both CalcJobs write an ase trajectory as they go and take ``restart_trajectory`` to continue from its last frame
-(:class:`aiida_flexo.calcjobs.mlip._ModelOnStructure`). A killed run (a kill, a node failure: the executable never
+(:class:`aiida_flexo.calcjobs.mlip.ModelOnStructure`). A killed run (a kill, a node failure: the executable never
 wrote its status, ``ERROR_NO_STATUS``; or the scheduler's out of walltime or node failure) is continued from there, keeping everything already
 computed; subclasses add handlers of their own (not converged, unstable).
 """
@@ -13,17 +13,17 @@ from typing import ClassVar
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
-from aiida_flexo.calcjobs.mlip import _ModelOnStructure
+from aiida_flexo.calcjobs.mlip import ModelOnStructure
 from aiida_flexo.workflows.handlers import killed_exit_codes
 
 
 class MlipRestartWorkChain(BaseRestartWorkChain):
     """Base class: run ``_process_class`` (inputs in the ``_namespace`` namespace) until it finishes.
 
-    Subclasses set ``_process_class`` (a subclass of ``_ModelOnStructure``) and ``_namespace``.
+    Subclasses set ``_process_class`` (a subclass of ``ModelOnStructure``) and ``_namespace``.
     """
 
-    _process_class: ClassVar[type[_ModelOnStructure]]
+    _process_class: ClassVar[type[ModelOnStructure]]
     _namespace: ClassVar[str]
 
     @classmethod
@@ -57,7 +57,7 @@ class MlipRestartWorkChain(BaseRestartWorkChain):
         )
         return ProcessHandlerReport(True)
 
-    @process_handler(priority=400, exit_codes=killed_exit_codes(_ModelOnStructure))
+    @process_handler(priority=400, exit_codes=killed_exit_codes(ModelOnStructure))
     def handle_killed(self, node):
         """Killed (no status file; the scheduler's out of walltime or node failure): continue from the last written
         frame."""
