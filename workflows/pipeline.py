@@ -396,6 +396,20 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         self.report(f'labelled {self.ctx.frames.n_frames} frames with DFT ({len(failed)} failed)')
         return None
 
+    def gnn_parameters(self, parameters: orm.Dict | None) -> orm.Dict | None:
+        """The GNN's parameters with the Born-charge loss off when the frames carry no Born charges (a crystal
+        whose Z* vanish, such as Si, or labels without them): the dipoles alone train it. None: unchanged."""
+        if 'born_charges' in self.ctx.frames.labels:
+            return None
+        values = parameters.get_dict() if parameters is not None else {}
+        if not values.get('bec_weight'):
+            return None
+        self.report(
+            f'the {self.ctx.frames.n_frames} frames have no Born charges: the GNN trains on the Berry-phase dipoles '
+            f'alone (bec_weight {values["bec_weight"]} → 0)'
+        )
+        return orm.Dict({**values, 'bec_weight': 0.0})
+
     def potential_parameters(self) -> orm.Dict | None:
         """The MLIP training parameters with the route decided (``from_potential`` set or not)."""
         given = self.inputs.mlip.parameters.get_dict() if 'parameters' in self.inputs.mlip else {}
@@ -427,6 +441,10 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             inputs.frames = self.ctx.frames
             if name == 'mlip':
                 parameters = self.potential_parameters()
+                if parameters is not None:
+                    inputs.parameters = parameters
+            elif name == 'gnn':
+                parameters = self.gnn_parameters(inputs.get('parameters'))
                 if parameters is not None:
                     inputs.parameters = parameters
             label = 'dipole GNN training' if name == 'gnn' else 'potential training'

@@ -104,3 +104,46 @@ def test_vasp_pipelines_sample_with_vasp_aimd(aiida_profile, flexo_code):
     assert builder.sampling.vasp.code.uuid == flexo_code.uuid
     assert builder.sampling.vasp.potential_family.value == 'PBE.64'
     assert builder.label.vasp.potential_family.value == 'PBE.64'
+
+
+@pytest.mark.parametrize('with_born_charges', [True, False])
+def test_gnn_trains_on_dipoles_alone_when_the_frames_have_no_born_charges(
+    aiida_profile, flexo_code, with_born_charges
+):
+    """Si-like frames (dipoles, no Born charges): the protocol's bec_weight 1 would make the training refuse them,
+    so the pipeline turns the Born-charge loss off and says so; frames with Born charges keep it."""
+    from aiida import orm
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    from aiida_flexo.flexo.structures import builtin
+    from aiida_flexo.flexo.synthetic import linear_response_frames, perovskite_born_charges
+    from aiida_flexo.nodes.frames import FramesData
+    from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+    bulk = builtin('BaTiO3')
+    z = perovskite_born_charges(bulk)
+    frames = linear_response_frames(bulk, z - z.mean(axis=0), 4, seed=0)
+    if not with_born_charges:
+        for atoms in frames:
+            atoms.arrays.pop('born_charges', None)
+    node = FramesData.from_frames(frames, source='test').store()
+    assert ('born_charges' in node.labels) is with_born_charges
+    builder = FlexoPipelineWorkChain.get_builder_from_protocol(
+        flexo_code,
+        orm.StructureData(ase=bulk),
+        protocol='fast',
+        frames=node,
+        overrides={'verify': {'enabled': False}},
+    )
+    assert builder.gnn.parameters['bec_weight'] == 1.0
+    process = instantiate_process(
+        get_manager().get_runner(), FlexoPipelineWorkChain, **builder._inputs(prune=True)
+    )
+    process.ctx.frames = node
+    parameters = process.gnn_parameters(builder.gnn.parameters)
+    if with_born_charges:
+        assert parameters is None  # unchanged
+    else:
+        assert parameters['bec_weight'] == 0.0
+        assert parameters['epochs'] == builder.gnn.parameters['epochs']
