@@ -295,6 +295,10 @@ def evaluate_samples(
     return out
 
 
+#: design columns of the bond-charge fit below this norm (weighted e·Å per unit coefficient) are treated as zero
+BOND_COLUMN_FLOOR = 1e-8
+
+
 def fit_bond_model(
     model: DipoleGNN,
     samples: Sequence[Sample],
@@ -350,7 +354,10 @@ def fit_bond_model(
             rhs.append(dipole_scale * target_dipoles.reshape(-1))
         a, b = np.concatenate(rows), np.concatenate(rhs)
         norms = np.linalg.norm(a, axis=0)
-        active = norms > 1e-9 * norms.max()  # e.g. same-species pairs: their bond charges cancel exactly
+        # columns that vanish (same-species pairs: their bond charges cancel exactly) stay at zero; the absolute
+        # floor matters when every column vanishes (an elemental crystal such as Si): relative to the largest
+        # column alone, rounding noise would be fitted with enormous coefficients
+        active = norms > max(1e-9 * norms.max(), BOND_COLUMN_FLOOR)
         solution = np.zeros(n_columns)
         scaled = a[:, active] / norms[active]
         solution[active] = np.linalg.lstsq(scaled, b, rcond=rcond)[0] / norms[active]  # SVD: minimum norm

@@ -84,3 +84,18 @@ def test_a_reference_without_its_phase_is_refused(flexo_code):
     )
     assert node.exit_status == 402
     assert 'same atoms in the same order' in node.exit_message and 'double' in node.exit_message
+
+
+def test_a_non_polar_crystal_is_its_own_reference(flexo_code):
+    """Diamond Si: the reference is the phase itself, so its frame is sampled and no path (nothing to join)."""
+    from aiida.engine import run_get_node
+
+    from aiida_flexo.flexo.structures import builtin
+
+    silicon = builtin('Si-conventional')
+    _, node = run_get_node(_builder(flexo_code, {'Si': silicon}, {'Si_ideal': silicon}, {'n_points': 3}))
+    assert node.is_finished_ok, (node.exit_status, node.exit_message)
+    frames = node.outputs.frames.get_frames()
+    assert len(frames) == 1
+    assert frames[0].info['path_reference'] == 'Si_ideal' and frames[0].info['path_fraction'] == 0.0
+    np.testing.assert_allclose(frames[0].positions, silicon.positions, atol=1e-12)
