@@ -394,8 +394,9 @@ def build_supercell(
         repeat: N unit cells along the gradient axis (int; transverse axes get 1, or ``transverse_repeat``; the
             transverse geometry defaults to 4 cells along T), or three repetitions.
         max_strain: maximum |ε_jk| of the named strain component (e.g. 0.005 for 0.5 %).
-        fix: fixed sublattice: species ('Ba', 'Ba,O'), ``'sublattice:K'`` (bulk atom K, 0-based, in every cell:
-            the way to hold one sublattice of an elemental crystal such as diamond Si, ``'sublattice:0,1'`` for
+        fix: fixed sublattice: species ('Ba', 'Ba,O'), ``'sublattice:K'`` (every atom of sublattice K of the
+            crystal, numbered as the atoms of its primitive cell: the way to hold one sublattice of an elemental
+            crystal such as diamond Si, whether given as the 2-atom or the 8-atom cell; ``'sublattice:0,1'`` for
             several) or atom indices of the supercell; these atoms follow the field exactly and must be kept fixed
             in the relaxation.
         shape: 'sine' or 'cosine' dependence of the displacement on x_l.
@@ -489,7 +490,7 @@ def build_supercell(
         supercell.amplitude = float(np.abs(u).max())
     supercell.strain = supercell.strain_at(centres[:, axis])
     supercell.strain_gradient = supercell.gradient_at(centres[:, axis])
-    supercell.fixed_indices = fixed_sublattice(fix, reference, supercell.bulk_index, len(bulk))
+    supercell.fixed_indices = fixed_sublattice(fix, reference, supercell.bulk_index, bulk)
     return supercell
 
 
@@ -497,21 +498,38 @@ def build_supercell(
 SUBLATTICE_PREFIX = 'sublattice:'
 
 
+def primitive_sublattices(bulk: Atoms, symprec: float = 1e-3) -> np.ndarray:
+    """For each atom of ``bulk``, the atom of its primitive cell it is a lattice translation of (spglib): the
+    sublattices of the crystal, the same whether the bulk is given as the primitive or a conventional cell (diamond
+    Si: two sublattices, atoms 0, 2, 4, 6 and 1, 3, 5, 7 of the 8-atom cubic cell)."""
+    import spglib
+
+    cell = (np.asarray(bulk.cell[:]), bulk.get_scaled_positions(), bulk.numbers)
+    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    if dataset is None:
+        return np.arange(len(bulk))
+    return np.asarray(dataset.mapping_to_primitive, dtype=int)
+
+
 def fixed_sublattice(
-    fix: str | Sequence[int] | None, reference: Atoms, bulk_index: np.ndarray, n_bulk: int
+    fix: str | Sequence[int] | None, reference: Atoms, bulk_index: np.ndarray, bulk: Atoms
 ) -> list[int]:
-    """Supercell indices of the fixed atoms: ``'sublattice:K[,L]'`` (bulk atoms K, L in every cell), else
+    """Supercell indices of the fixed atoms: ``'sublattice:K[,L]'`` (every atom of sublattice K, L of the crystal,
+    numbered as the atoms of its primitive cell: :func:`primitive_sublattices`), else
     :func:`~aiida_flexo.selection.parse_fix` (species or supercell indices)."""
     if isinstance(fix, str) and fix.strip().startswith(SUBLATTICE_PREFIX):
+        sublattice_of = primitive_sublattices(bulk)
+        n_sublattices = int(sublattice_of.max()) + 1
         tokens = [t.strip() for t in fix.strip()[len(SUBLATTICE_PREFIX) :].split(',') if t.strip()]
         try:
             wanted = sorted({int(t) for t in tokens})
         except ValueError:
             wanted = []
-        if not wanted or any(not 0 <= k < n_bulk for k in wanted):
+        if not wanted or any(not 0 <= k < n_sublattices for k in wanted):
             raise ValueError(
-                f'fix spec {fix!r}: give bulk atom indices 0..{n_bulk - 1} after "{SUBLATTICE_PREFIX}" '
-                f'(e.g. "{SUBLATTICE_PREFIX}0" holds the first sublattice of the {n_bulk}-atom bulk cell)'
+                f'fix spec {fix!r}: give sublattices 0..{n_sublattices - 1} after "{SUBLATTICE_PREFIX}" (the atoms of '
+                f'the primitive cell of {bulk.get_chemical_formula()}; e.g. "{SUBLATTICE_PREFIX}0" holds the first)'
             )
-        return sorted(int(i) for i in np.flatnonzero(np.isin(bulk_index, wanted)))
+        chosen = np.isin(sublattice_of[np.asarray(bulk_index, dtype=int)], wanted)
+        return sorted(int(i) for i in np.flatnonzero(chosen))
     return parse_fix(fix, reference)

@@ -95,11 +95,13 @@ def test_silicon_frames_carry_berry_phase_dipoles_on_one_branch(silicon_pipeline
 
 
 def test_silicon_gnn_trains_on_dipoles_alone_and_mu_comes_from_it(silicon_pipeline):
+    from aiida import orm
+
     from aiida_flexo.flexo.crystal_symmetry import ZERO_BORN_CHARGES_NOTE
 
     node = silicon_pipeline
     assert node.is_finished_ok, describe(node)
-    reports = '\n'.join(log.message for log in node.base.log.get_logs())
+    reports = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
     assert 'no Born charges: the GNN trains on the Berry-phase dipoles alone' in reports
     result = node.outputs.results['mu3113'].get_dict()
     assert np.isfinite(result['mu_nC_per_m']['fit'])

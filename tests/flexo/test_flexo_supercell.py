@@ -156,5 +156,14 @@ def test_sublattice_fix_holds_one_sublattice_of_silicon(si_primitive):
     assert set(sc.bulk_index[fixed].tolist()) == {0}
     distances = sc.reference.get_all_distances(mic=True)[np.ix_(fixed, fixed)]
     assert distances[distances > 0].min() > 3.0  # same-sublattice neighbours are 3.84 Å apart
-    with pytest.raises(ValueError, match='bulk atom indices 0..1'):
+    with pytest.raises(ValueError, match='sublattices 0..1'):
         build_supercell(si_primitive, '3333', 6, 0.0005, 'sublattice:2')
+    # the 8-atom cubic cell has the same two sublattices: half of its atoms are held, never two neighbours
+    from aiida_flexo.flexo.structures import diamond
+
+    cubic = build_supercell(diamond('Si', 5.431, conventional=True), '3113', 4, 0.0005, 'sublattice:1',
+                            shape='cosine', transverse_repeat=2)  # fmt: skip
+    held = np.array(cubic.fixed_indices)
+    assert len(held) == len(cubic.atoms) // 2
+    distances = cubic.reference.get_all_distances(mic=True)[np.ix_(held, held)]
+    assert distances[distances > 0].min() > 3.0
