@@ -52,7 +52,7 @@ def submit_pipeline(args) -> None:
     overrides = {
         'components': ['3113', '3333'],
         'sampling': SAMPLING,
-        'gnn': {'epochs': args.gnn_epochs},
+        'gnn': {'epochs': args.gnn_epochs, 'patience': 200},  # Si's dipoles start on a plateau: no early stop
         'mlip': {'epochs': 5, 'max_time': '10m'},
         'flexo': {'supercell': {**SI_SUPERCELL, 'repeat': 6}},
         'verify': {'enabled': False},
