@@ -45,10 +45,12 @@ PRESETS = {
     'Si': {
         'bulk': 'builtin:Si-conventional',
         'components': ['3113', '3333'],
-        'flexo': ['--fix', 'sublattice:0', '--shape', 'cosine', '--transverse-repeat', '3'],
+        'flexo': ['--fix', 'sublattice:0', '--shape', 'cosine'],
+        'per_component': {'3113': ['--transverse-repeat', '3']},  # 3 cells across the bending-like field
         'max_strain': '0.0005',
         'repeats': '6,10,14,20',
-        'gnn': [],
+        # Si's dipoles (~3 meÅ) sit on a plateau for the first ~50 epochs: no early stop before 200
+        'gnn': ['--patience', '200'],
     },
 }
 
@@ -124,7 +126,7 @@ def main() -> None:
         committee = [item for model in models[1:] for item in ('--committee-dipole', model)]
         summary['wall_s'][f'convergence_{component}'] = run(
             ['aiida-flexo', 'flexo', 'convergence', '--bulk', preset['bulk'], '--component', component,
-             *preset['flexo'], '--mlip', mlip, '--dipole', models[0], *committee, '--fmax', str(args.fmax),
+             *preset['flexo'], *preset.get('per_component', {}).get(component, []), '--mlip', mlip, '--dipole', models[0], *committee, '--fmax', str(args.fmax),
              '--max-steps', '5000', '--repeats', repeats, '--max-strain', preset['max_strain'], '--repeat', first,
              '--strains', preset['max_strain'], '--out', str(folder)],
             out / f'convergence_{component}.log',
