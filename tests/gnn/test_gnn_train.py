@@ -270,3 +270,20 @@ def test_bond_fit_stays_bounded_where_pairs_sit_at_few_distances(tmp_path):
     assert default['bond_model_dipole_rmse_eA'] < 1.2 * tight['bond_model_dipole_rmse_eA']
     with pytest.raises(ValueError, match='bond_rcond must be in'):
         TrainConfig(bond_rcond=1.5)
+
+
+def test_silicon_frames_start_from_zero_bond_charges_and_train(tmp_path):
+    """The bundled GPAW Si frames (every pair Si–Si: the bond charges cancel exactly): the bond-charge start is
+    exactly zero (it fitted rounding noise with ~10⁵ e·Å coefficients before), and a short training stays on the
+    scale of the labels (a few meÅ) with the ideal cell as its reference."""
+    from aiida_flexo.data import read_frames
+    from aiida_flexo.resources import bundled_path
+
+    frames = read_frames(bundled_path('Si_gpaw_fast.xyz'), require=('dipole',))
+    labels = np.array([a.info['dipole'] for a in frames])
+    assert all(a.info['charge_quantum'] == 2.0 for a in frames)
+    spread = float(np.abs(labels - labels.mean(axis=0)).mean())
+    assert 1e-4 < spread < 0.05  # second order in the displacements: meÅ, not quanta
+    result = train(frames, tmp_path, train_config=TrainConfig(epochs=5, seed=0), progress=False)
+    assert result.metrics['bond_coefficient_max_eA'] == 0.0
+    assert result.metrics['test_dipole_mae_eA'] < 5 * spread
