@@ -24,24 +24,16 @@ pytestmark = [
 
 
 @pytest.fixture(scope='module')
-def silicon_pipeline(aiida_profile, daemon_client):
-    import time
-
+def silicon_pipeline(flexo_code_module, submit_and_await_module):
     from aiida import orm
-    from aiida.engine import submit
 
     from aiida_flexo.flexo.structures import builtin
-    from aiida_flexo.profiles import SetupReport, ensure_codes, ensure_computer
     from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
 
-    if not daemon_client.is_daemon_running:
-        daemon_client.start_daemon()
-    report = SetupReport(profile=aiida_profile.name)
-    code = ensure_codes(report, ensure_computer(report))['aiida-flexo']
     silicon = orm.StructureData(ase=builtin('Si-conventional'))
     options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1}, 'max_wallclock_seconds': 1800}
     builder = FlexoPipelineWorkChain.get_builder_from_protocol(
-        code,
+        flexo_code_module,
         {'Si': silicon},
         protocol='fast',
         references={'Si_ideal': silicon},
@@ -72,13 +64,7 @@ def silicon_pipeline(aiida_profile, daemon_client):
         options={name: options for name in ('sampling', 'gnn', 'mlip', 'flexo', 'label')},
     )
     builder.metadata.label = 'tiny silicon pipeline'
-    node = submit(builder)
-    start = time.monotonic()
-    while not node.is_terminated:
-        if time.monotonic() - start > 1200:
-            raise TimeoutError(f'the silicon pipeline did not finish in 1200 s: {describe(node)}')
-        time.sleep(2)
-    return node
+    return submit_and_await_module(FlexoPipelineWorkChain, timeout=1200, **builder._inputs(prune=True))
 
 
 def test_silicon_frames_carry_berry_phase_dipoles_on_one_branch(silicon_pipeline):
