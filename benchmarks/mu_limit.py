@@ -33,6 +33,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+
 PRESETS = {
     'BaTiO3': {
         'bulk': 'builtin:BaTiO3-qe',
@@ -104,8 +106,35 @@ def main() -> None:
                 out / f'gnn_seed{seed}.log',
             )  # fmt: skip
         metrics = json.loads((folder / 'metrics.json').read_text())
-        summary['gnn'].append({'seed': seed, 'test': metrics.get('test')})
+        summary['gnn'].append(
+            {
+                k: metrics.get(k)
+                for k in ('val_dipole_mae_eA', 'test_dipole_mae_eA', 'epochs_run', 'best_epoch')
+            }
+            | {'seed': seed}
+        )
         models.append(str(folder / 'model.pt'))
+    # a seed whose validation error is not below half the labels' mean deviation learned nothing (Si's meÅ
+    # dipoles can stall on the initial plateau until the learning rate has decayed): it is reported, not used
+    from aiida_flexo.data import read_frames
+
+    labels = np.array([a.info['dipole'] for a in read_frames(frames, require=('dipole',))])
+    scale = float(np.abs(labels - labels.mean(axis=0)).mean())
+    summary['label_mean_deviation_eA'] = scale
+    kept = [
+        (row['val_dipole_mae_eA'], m)
+        for row, m in zip(summary['gnn'], models)
+        if row['val_dipole_mae_eA'] < 0.5 * scale
+    ]
+    for row in summary['gnn']:
+        row['used'] = row['val_dipole_mae_eA'] < 0.5 * scale
+        print(
+            f'GNN seed {row["seed"]}: val {row["val_dipole_mae_eA"]:.2e}, test {row["test_dipole_mae_eA"]:.2e} e·Å '
+            f"(labels' mean deviation {scale:.2e}): {'used' if row['used'] else 'NOT used (learned nothing)'}"
+        )
+    if not kept:
+        raise SystemExit("no GNN seed learned the dipoles (validation MAE above half the labels' deviation)")
+    models = [m for _, m in sorted(kept)]  # the best seed relaxes nothing: it is the main dipole model
     mlip = args.mlip
     if mlip is None:
         folder = out / 'sevennet_finetuned'
