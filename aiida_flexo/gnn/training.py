@@ -885,6 +885,8 @@ def train(
             metrics[f'{name}_{key}'] = value
     metrics['spontaneous_polarization'] = spontaneous_polarization_report(model, frames, path_summary)
     metrics['warnings'] = offset_warnings(model, train_set, train_config.reference_offset)
+    metrics['label_mean_deviation_eA'] = label_mean_deviation(samples)
+    metrics['warnings'] += learned_little_warnings(metrics)
     for message in metrics['warnings']:
         warnings.warn(message, stacklevel=2)
     metrics['model_config'] = model_config.as_dict()
@@ -931,6 +933,37 @@ def share_reference_offsets(frames: Sequence[Atoms]) -> tuple[list[Atoms], dict[
             atoms.info['reference_offset'] = [x / quantum for x in known[key]]
         out.append(atoms)
     return out, known
+
+
+#: a held-out dipole MAE above this fraction of the labels' mean deviation: the model learned little
+LEARNED_LITTLE_FRACTION = 0.5
+
+
+def label_mean_deviation(samples: Sequence[Sample]) -> float:
+    """Mean |d − ⟨d⟩| of the dipole labels (e·Å, per component): the MAE of a model that predicts the mean."""
+    if not samples:
+        return float('nan')
+    labels = np.stack([s.dipole.detach().cpu().numpy() for s in samples])
+    return float(np.abs(labels - labels.mean(axis=0)).mean())
+
+
+def learned_little_warnings(metrics: dict) -> list[str]:
+    """A warning when the held-out dipole MAE (test, else validation) is above :data:`LEARNED_LITTLE_FRACTION`
+    of the labels' mean deviation: such a model predicts little more than a constant (seen on Si, whose meÅ
+    dipoles can stall a training on its first plateau until the learning rate has decayed), and a μ from it is
+    noise."""
+    scale = metrics.get('label_mean_deviation_eA')
+    for split in ('test', 'val'):
+        mae = metrics.get(f'{split}_dipole_mae_eA')
+        if mae is not None and np.isfinite(mae) and scale and np.isfinite(scale):
+            if mae > LEARNED_LITTLE_FRACTION * scale:
+                return [
+                    f"the {split} dipole MAE {mae:.3g} e·Å is {mae / scale:.2f} of the labels' mean deviation "
+                    f'{scale:.3g} e·Å: the model learned little beyond a constant, and a μ or map from it is noise; '
+                    'train longer (more --patience), with more frames, or another --seed'
+                ]
+            return []
+    return []
 
 
 def offset_warnings(model: DipoleGNN, samples: Sequence[Sample], mode: str) -> list[str]:

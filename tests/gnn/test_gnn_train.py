@@ -287,3 +287,15 @@ def test_silicon_frames_start_from_zero_bond_charges_and_train(tmp_path):
     result = train(frames, tmp_path, train_config=TrainConfig(epochs=5, seed=0), progress=False)
     assert result.metrics['bond_coefficient_max_eA'] == 0.0
     assert result.metrics['test_dipole_mae_eA'] < 5 * spread
+
+
+def test_a_model_that_learned_nothing_is_flagged():
+    """Held-out MAE against the labels' mean deviation (the MAE of predicting the mean): above half, a warning."""
+    from aiida_flexo.gnn.training import learned_little_warnings
+
+    assert learned_little_warnings({'label_mean_deviation_eA': 0.003, 'test_dipole_mae_eA': 0.0004}) == []
+    (message,) = learned_little_warnings({'label_mean_deviation_eA': 0.003, 'test_dipole_mae_eA': 0.0033})
+    assert 'learned little' in message and '1.10 of the labels' in message
+    (message,) = learned_little_warnings({'label_mean_deviation_eA': 0.003, 'val_dipole_mae_eA': 0.002})
+    assert message.startswith('the val dipole MAE')
+    assert learned_little_warnings({'label_mean_deviation_eA': float('nan'), 'test_dipole_mae_eA': 1.0}) == []
