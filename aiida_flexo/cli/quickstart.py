@@ -221,8 +221,13 @@ def convergence_lines(pipeline, key: str) -> list[str]:
         f'- μ(N), fit (nC/m): {table}',
         f'- large-N limit: **μ∞ = {limit["mu_inf_nC_per_m"]:.4f} ± {limit["error_nC_per_m"]:.4f} nC/m** '
         f'({limit["form"]}; error: fit {parts["fit_stderr"]:.4f}, extrapolation {parts["extrapolation"]:.4f}; '
-        f'no committee spread); the longest supercell is {100 * limit["distance_from_limit"]:.0f} % from it'
-        + (' — far from converged: use longer supercells' if limit['distance_from_limit'] > 0.1 else ''),
+        f'no committee spread); '
+        + (
+            'μ∞ is zero within its error'
+            if limit['distance_from_limit'] is None
+            else f'the longest supercell is {100 * limit["distance_from_limit"]:.0f} % from it'
+            + (' — far from converged: use longer supercells' if limit['distance_from_limit'] > 0.1 else '')
+        ),
     ]
 
 

@@ -138,16 +138,21 @@ class Extrapolation:
     @property
     def distance_from_limit(self) -> float:
         """|μ(N_max) − μ∞| / |μ∞|: how far the longest supercell is from converged (nan when μ∞ = 0)."""
-        if abs(self.mu_inf) < 1e-12:
+        if abs(self.mu_inf) <= max(self.error, 1e-12):  # zero within its error: no relative distance
             return float('nan')
         return float(abs(self.mu[int(np.argmax(self.repeats))] - self.mu_inf) / abs(self.mu_inf))
 
     def summary(self) -> str:
         n_max = max(self.repeats)
+        distance = self.distance_from_limit
+        where = (
+            f'N = {n_max} is {100 * distance:.1f} % from it'
+            if np.isfinite(distance)
+            else 'zero within its error'
+        )
         return (
             f'μ∞ = {self.mu_inf:+.4f} ± {self.error:.4f} nC/m (form μ∞ + a{self.form[1:]}, {self.chosen_by}; '
-            f'fit {self.fit_stderr:.4f}, extrapolation {self.form_spread:.4f}, spread {self.spread:.4f}); '
-            f'N = {n_max} is {100 * self.distance_from_limit:.1f} % from it'
+            f'fit {self.fit_stderr:.4f}, extrapolation {self.form_spread:.4f}, spread {self.spread:.4f}); {where}'
         )
 
     def to_dict(self) -> dict:
@@ -163,7 +168,9 @@ class Extrapolation:
             'chosen_by': self.chosen_by,
             'repeats': list(self.repeats),
             'mu_nC_per_m': list(self.mu),
-            'distance_from_limit': self.distance_from_limit,
+            'distance_from_limit': (
+                self.distance_from_limit if np.isfinite(self.distance_from_limit) else None
+            ),  # None: μ∞ is zero within its error
             'forms': [fit.to_dict() for fit in self.fits],
         }
 

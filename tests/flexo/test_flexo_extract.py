@@ -179,3 +179,11 @@ def test_extrapolation_error_bar_has_every_part():
 def test_extrapolation_refuses_what_it_cannot_fit(repeats, mu, message):
     with pytest.raises(ValueError, match=message):
         extrapolate(repeats, mu)
+
+
+def test_a_limit_zero_within_its_error_has_no_relative_distance():
+    """Si's μ3113 from a model: scatter about zero. No '2000 % from it': the limit is zero within its error."""
+    limit = extrapolate([6, 10, 14, 20], [0.0, 0.0003, 0.0, -0.0001], [0.0017, 0.0015, 0.0018, 0.0017])
+    assert abs(limit.mu_inf) <= limit.error
+    assert np.isnan(limit.distance_from_limit) and limit.to_dict()['distance_from_limit'] is None
+    assert limit.summary().endswith('zero within its error')
