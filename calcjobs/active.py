@@ -5,28 +5,34 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ExitCode
 
-from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
-from aiida_flexo.calcjobs.mlip import frames_text, options_to_arguments
+from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser, settings_arguments, settings_input
+from aiida_flexo.calcjobs.mlip import frames_text
 from aiida_flexo.calcjobs.utils import read_extxyz_text
 from aiida_flexo.nodes.frames import FramesData
 
-SELECT_OPTIONS = {
-    'per_generation': '--per-generation',
-    'force_floor': '--force-floor',
-    'dipole_floor': '--dipole-floor',
-    'force_ceiling': '--force-ceiling',
-    'min_separation': '--min-separation',
-}
+
+def _select_table() -> dict:
+    from aiida_flexo.active.score import select_settings_table
+
+    return select_settings_table()
+
+
+def _select_settings(values: dict):
+    """The selection config of parsed values (thresholds > 0, ...; ``ValueError`` otherwise)."""
+    from aiida_flexo.active.score import SelectSettings
+
+    return SelectSettings(**values)
 
 
 def validate_select(value, _):
-    """Selection settings that :class:`aiida_flexo.active.score.SelectSettings` accepts (thresholds > 0, ...)."""
-    from aiida_flexo.active.score import SelectSettings
+    """Port validator of selection settings (:class:`aiida_flexo.active.score.SelectSettings`) given elsewhere
+    than to the CalcJob (a WorkChain's input passed on to it)."""
+    from aiida_flexo.settings import parse_parameters
 
     if value is None:
         return None
     try:
-        SelectSettings.from_dict(value.get_dict())
+        _select_settings(parse_parameters(value.get_dict(), _select_table()))
     except (TypeError, ValueError) as exc:
         return str(exc)
     return None
@@ -53,13 +59,7 @@ class ActiveSelectCalculation(FlexoCalcJob):
             required=False,
             help='The GNN committee (two or more) for the dipole deviation.',
         )
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            required=False,
-            validator=validate_select,
-            help=f'Selection options: {", ".join(SELECT_OPTIONS)}.',
-        )
+        settings_input(spec, _select_table, _select_settings)
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.active.select'
         spec.output('scores', valid_type=orm.Dict, help='Deviations per frame, candidates, selected indices.')
         spec.output('selected', valid_type=FramesData, required=False, help='The frames to label with DFT.')
@@ -76,8 +76,7 @@ class ActiveSelectCalculation(FlexoCalcJob):
         arguments = []
         for key in self._gnn_keys():
             arguments += ['--gnn', f'gnn_{key}.pt']
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        return arguments + options_to_arguments(parameters, SELECT_OPTIONS)
+        return arguments + settings_arguments(self.inputs, _select_table)
 
 
 class ActiveSelectParser(FlexoParser):

@@ -5,7 +5,7 @@ code ``aiida-flexo@<computer>`` made by ``aiida-flexo setup``) as
 ``aiida-flexo --status-file _flexo_status.json <subcommand> <args> [--json]``: the command writes its files into the
 working folder, a JSON summary to stdout (``aiida.out``) and, however it ends, its exit status and message to the
 status file (the scheduler does not record exit statuses). Parsers map a non-zero status to an exit code of the
-CalcJob (``EXIT_STATUS_CODES`` of the subclass, else ``ERROR_EXECUTABLE_FAILED`` with the executable's message),
+CalcJob (the ``EXIT_TABLE`` of the parser, :mod:`aiida_flexo.exit_codes`, else ``ERROR_EXECUTABLE_FAILED`` with the executable's message),
 and a missing status file (killed, out of walltime) to ``ERROR_NO_STATUS`` unless the scheduler's output parser
 already gave a verdict (aiida-core's 110 out of memory, 120 out of walltime, ...), which the parser then keeps, so
 that restart handlers see the real cause.
@@ -18,12 +18,16 @@ executable is asked to continue from what it finds there (the training restart W
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import ClassVar
 
 from aiida import orm
 from aiida.common.datastructures import CalcInfo, CodeInfo, FileCopyOperation
 from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
+
+from aiida_flexo.exit_codes import COMMAND_EXIT, ExitTable
+from aiida_flexo.settings import parse_parameters, to_arguments
 
 STDOUT = 'aiida.out'
 STDERR = 'aiida.err'
@@ -63,6 +67,54 @@ def scheduler_options(options) -> dict:
     return {k: v for k, v in dict(options or {}).items() if k not in PROCESS_SPECIFIC_OPTIONS}
 
 
+def settings_input(
+    spec, table: Callable[[], dict], build: Callable[[dict], object] | None = None, **kwargs
+) -> None:
+    """The optional ``parameters`` Dict input of a CalcJob whose executable takes the settings of ``table`` (a
+    function returning ``{name: Setting}``, :mod:`aiida_flexo.settings`): its port validator checks every name,
+    value type and, with ``build`` (a function of the parsed values that raises ``ValueError``), the values
+    together, before the job is submitted."""
+
+    def validator(value, _):
+        if value is None:
+            return None
+        try:
+            values = parse_parameters(value.get_dict(), table())
+            if build is not None:
+                build(values)
+        except (TypeError, ValueError) as exc:
+            return f'parameters: {exc}'
+        return None
+
+    names = ', '.join(table())
+    spec.input(
+        'parameters',
+        valid_type=orm.Dict,
+        required=False,
+        validator=validator,
+        help=kwargs.pop('help', f'Settings (their names; defaults of the executable): {names}.'),
+        **kwargs,
+    )
+
+
+def settings_arguments(inputs, table: Callable[[], dict]) -> list[str]:
+    """The command-line options of a CalcJob's ``parameters`` input (none when absent)."""
+    parameters = inputs.parameters.get_dict() if 'parameters' in inputs else {}
+    return to_arguments(parameters, table())
+
+
+def declare_exit_codes(spec, table: ExitTable) -> None:
+    """Declare the AiiDA exit codes of an executable's table (:mod:`aiida_flexo.exit_codes`) on a process spec;
+    failures that may leave a wrong or partial output invalidate the cache."""
+    for entry in table:
+        spec.exit_code(
+            entry.exit_code,
+            entry.label,
+            message=entry.message,
+            invalidates_cache=entry.label in ('ERROR_NO_STATUS', 'ERROR_EXECUTABLE_FAILED'),
+        )
+
+
 class FlexoCalcJob(CalcJob):
     """Base class: runs ``aiida-flexo <subcommand> <args> --json`` in the working folder.
 
@@ -94,16 +146,7 @@ class FlexoCalcJob(CalcJob):
                 help='Working folder of an earlier run of this calculation (killed, out of walltime, or stopped by '
                 'its time limit): copied here, and the run continues from its checkpoint.',
             )
-        spec.exit_code(
-            300,
-            'ERROR_NO_STATUS',
-            message='the executable did not finish (killed, out of walltime or memory?); stderr: {stderr}',
-            invalidates_cache=True,
-        )
-        spec.exit_code(
-            301, 'ERROR_EXECUTABLE_FAILED', message='the executable failed: {message}', invalidates_cache=True
-        )
-        spec.exit_code(302, 'ERROR_MISSING_FILE', message='expected output file {filename} was not retrieved')
+        declare_exit_codes(spec, COMMAND_EXIT)
 
     def write_text(self, folder, name: str, text: str) -> None:
         """Write an input file into the sandbox folder."""
@@ -159,10 +202,11 @@ class FlexoCalcJob(CalcJob):
 
 class FlexoParser(Parser):
     """Base parser: checks the executable's exit status, reads the JSON summary; subclasses implement
-    :meth:`parse_summary`. ``EXIT_STATUS_CODES`` maps executable exit statuses to exit-code labels of the CalcJob.
+    :meth:`parse_summary`. ``EXIT_TABLE`` is the executable's exit-status table (:mod:`aiida_flexo.exit_codes`):
+    a status found there becomes its exit code, any other non-zero one ``ERROR_EXECUTABLE_FAILED``.
     """
 
-    EXIT_STATUS_CODES: ClassVar[dict[int, str]] = {}
+    EXIT_TABLE: ClassVar[ExitTable] = COMMAND_EXIT
     #: executable exit statuses after which the outputs are still parsed (e.g. an unconverged relaxation, whose
     #: last frame a restart continues from) before the mapped exit code is returned
     PARSE_ON_STATUS: ClassVar[tuple[int, ...]] = ()
@@ -201,8 +245,8 @@ class FlexoParser(Parser):
 
     def status_exit_code(self, status: dict) -> ExitCode:
         message = status.get('message') or self._text(STDERR).strip()[-2000:] or '(no message)'
-        label = self.EXIT_STATUS_CODES.get(status['exit_status'], 'ERROR_EXECUTABLE_FAILED')
-        return getattr(self.exit_codes, label).format(message=message)
+        entry = self.EXIT_TABLE.by_status(status['exit_status']) or COMMAND_EXIT.ERROR
+        return getattr(self.exit_codes, entry.label).format(message=message)
 
     def scheduler_verdict(self) -> ExitCode | None:
         """The exit code the scheduler's output parser set (aiida-core 110 out of memory, 120 out of walltime, ...),

@@ -8,16 +8,25 @@ import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
 
-from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
-from aiida_flexo.calcjobs.mlip import frames_text, options_to_arguments, validate_parameters
+from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser, settings_arguments, settings_input
+from aiida_flexo.calcjobs.mlip import frames_text
 from aiida_flexo.calcjobs.utils import read_extxyz_text
 from aiida_flexo.gnn.settings import gnn_train_settings
 from aiida_flexo.nodes.frames import FramesData
 
 MODEL_FILE = 'model.pt'
-#: parameters of flexo.gnn.train -> options of `aiida-flexo gnn train`: every user setting, from its one definition
-TRAIN_OPTIONS = {name: setting.flag for name, setting in gnn_train_settings().items()}
-TRAIN_FLAGS = ('float64',)
+#: the parameters of flexo.gnn.train: every user setting of a GNN training, from its one definition
+TRAIN_SETTINGS = gnn_train_settings
+
+
+def _train_check(values: dict) -> None:
+    """The GNN's configs accept the parsed values together (``ValueError`` otherwise)."""
+    from aiida_flexo.gnn.config import GNNConfig, TrainConfig
+    from aiida_flexo.settings import config_kwargs, split_fractions
+
+    table = gnn_train_settings()
+    GNNConfig(**config_kwargs(values, table, 'model'))
+    TrainConfig(fractions=split_fractions(values), **config_kwargs(values, table, 'train'))
 
 
 class GnnTrainCalculation(FlexoCalcJob):
@@ -33,13 +42,7 @@ class GnnTrainCalculation(FlexoCalcJob):
     def define(cls, spec):
         super().define(spec)
         spec.input('frames', valid_type=FramesData, help='Labelled frames with dipoles (and Born charges).')
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            required=False,
-            validator=validate_parameters(TRAIN_OPTIONS, TRAIN_FLAGS),
-            help=f'Training options: {", ".join(TRAIN_OPTIONS)}, float64.',
-        )
+        settings_input(spec, TRAIN_SETTINGS, _train_check)
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.gnn.train'
         spec.output(
             'model', valid_type=orm.SinglefileData, help='The trained model (aiida_flexo.gnn.load_model).'
@@ -56,8 +59,7 @@ class GnnTrainCalculation(FlexoCalcJob):
         return []
 
     def command_arguments(self):
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        return options_to_arguments(parameters, TRAIN_OPTIONS, TRAIN_FLAGS)
+        return settings_arguments(self.inputs, TRAIN_SETTINGS)
 
 
 class GnnTrainParser(FlexoParser):

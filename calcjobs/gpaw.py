@@ -15,20 +15,10 @@ import json
 from aiida import orm
 from aiida.engine import ExitCode
 
-from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
+from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser, declare_exit_codes
 from aiida_flexo.calcjobs.utils import jsonable, read_extxyz_text, structure_to_extxyz
+from aiida_flexo.engines.exit_codes import ENGINE_EXIT
 from aiida_flexo.nodes.frames import FramesData
-
-#: driver exit status -> (CalcJob exit status, label, message) (see aiida_flexo.engines.exit_codes)
-ENGINE_EXIT_CODES = {
-    10: (310, 'ERROR_INVALID_INPUT', 'invalid input: {message}'),
-    11: (311, 'ERROR_NON_PERIODIC', 'the structure is not periodic in 3D: {message}'),
-    12: (312, 'ERROR_MISSING_SETUP', 'no PAW setup for a species: {message}'),
-    13: (313, 'ERROR_ENGINE_NOT_INSTALLED', 'GPAW is not installed on the computer: {message}'),
-    20: (320, 'ERROR_SCF_NOT_CONVERGED', 'the SCF did not converge: {message}'),
-    21: (321, 'ERROR_BERRY_PHASE_NO_GAP', 'Berry phase of a system without a band gap: {message}'),
-    30: (330, 'ERROR_MD_EXPLODED', 'the MD exploded: {message}'),
-}
 
 
 def validate_engine_inputs(value, _):
@@ -78,8 +68,7 @@ class GpawCalculation(FlexoCalcJob):
         spec.output(
             'md_frames', valid_type=FramesData, required=False, help='MD trajectory as labelled frames.'
         )
-        for status, label, message in ENGINE_EXIT_CODES.values():
-            spec.exit_code(status, label, message=message)
+        declare_exit_codes(spec, ENGINE_EXIT)
 
     def write_inputs(self, folder):
         self.write_text(folder, 'input.json', json.dumps(self.inputs.parameters.get_dict(), indent=1))
@@ -100,8 +89,8 @@ class GpawCalculation(FlexoCalcJob):
 
 
 class GpawParser(FlexoParser):
-    EXIT_STATUS_CODES = {code: label for code, (_, label, _) in ENGINE_EXIT_CODES.items()}
-    PARSE_ON_STATUS = tuple(ENGINE_EXIT_CODES)
+    EXIT_TABLE = ENGINE_EXIT
+    PARSE_ON_STATUS = tuple(entry.status for entry in ENGINE_EXIT)
 
     def _frames(self, name: str, source: str) -> FramesData | None:
         text = self._text(name)

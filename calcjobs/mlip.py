@@ -1,7 +1,8 @@
 """CalcJobs of the potentials: ``flexo.mlip.train``, ``.relax``, ``.md``, ``.sample`` (teacher frames) and ``.eval``.
 
-Each runs ``aiida-flexo mlip <train|relax|md>`` on the target computer (see :mod:`aiida_flexo.cli.mlip` for the
-executable and its exit statuses: 3 not converged, 4 NaN or exploding MD, 5 species unknown to the model).
+Each runs ``aiida-flexo mlip <train|relax|md|sample|eval>`` on the target computer; its exit statuses and their
+exit codes are one table, :data:`aiida_flexo.mlip.exit_codes.MLIP_EXIT`. The parameters of each are its settings
+(:mod:`aiida_flexo.mlip.settings`), checked by a port validator before submission.
 """
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ExitCode
 
-from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser
+from aiida_flexo.calcjobs.base import (
+    FlexoCalcJob,
+    FlexoParser,
+    declare_exit_codes,
+    settings_arguments,
+    settings_input,
+)
 from aiida_flexo.calcjobs.utils import (
     md_trajectory_from_frames,
     read_ase_trajectory,
@@ -18,78 +25,29 @@ from aiida_flexo.calcjobs.utils import (
     structure_to_extxyz,
     trajectory_from_frames,
 )
+from aiida_flexo.mlip.exit_codes import MLIP_EXIT
 from aiida_flexo.nodes.frames import FramesData
 
 #: the model file names ``aiida-flexo mlip train`` may write (the route and committee decide which)
 MODEL_FILES = ('model.nequip.zip', 'model.sevenn.pth', 'model.chgnet.pt', 'model.committee.zip')
-TRAIN_OPTIONS = {
-    'from_potential': '--from',
-    'committee': '--committee',
-    'loss': '--loss',
-    'device': '--device',
-    'epochs': '--epochs',
-    'cutoff': '--cutoff',
-    'seed': '--seed',
-    'val_fraction': '--val-fraction',
-    'test_fraction': '--test-fraction',
-    'energy_weight': '--energy-weight',
-    'force_weight': '--force-weight',
-    'stress_weight': '--stress-weight',
-    'model_size': '--model-size',
-    'dtype': '--dtype',
-    'max_time': '--max-time',
-    'patience': '--patience',
-    'lr': '--lr',
-    'batch_size': '--batch-size',
-}
-RELAX_OPTIONS = {
-    'fmax': '--fmax',
-    'max_steps': '--max-steps',
-    'optimizer': '--optimizer',
-    'stall_steps': '--stall-steps',
-    'device': '--device',
-}
-MD_OPTIONS = {
-    'timestep_fs': '--timestep',
-    'thermostat': '--thermostat',
-    'friction_per_fs': '--friction',
-    'tdamp_fs': '--tdamp',
-    'pressure_GPa': '--pressure',
-    'pdamp_fs': '--pdamp',
-    'stride': '--stride',
-    'device': '--device',
-    'seed': '--seed',
-}
 
 
-def options_to_arguments(parameters: dict, mapping: dict[str, str], flags: tuple[str, ...] = ()) -> list[str]:
-    """CLI arguments from a parameters dict; unknown keys raise a clear error naming the allowed ones."""
-    unknown = set(parameters) - set(mapping) - set(flags)
-    if unknown:
-        raise ValueError(
-            f'unknown parameters {sorted(unknown)}; allowed: {sorted(set(mapping) | set(flags))}'
-        )
-    arguments = []
-    for key, value in parameters.items():
-        if key in flags:
-            if value:
-                arguments.append('--' + key.replace('_', '-'))
-        elif value is not None:
-            arguments += [mapping[key], str(value)]
-    return arguments
+def _from_settings(name: str):
+    """The function ``name`` of :mod:`aiida_flexo.mlip.settings` (imported when called): a settings table, or the
+    config built from parsed values (which raises ``ValueError`` on a bad one)."""
+
+    def call(*args):
+        from aiida_flexo.mlip import settings
+
+        return getattr(settings, name)(*args)
+
+    return call
 
 
-def validate_parameters(mapping, flags=()):
-    def validator(value, _):
-        if value is None:
-            return None
-        try:
-            options_to_arguments(value.get_dict(), mapping, flags)
-        except ValueError as exc:
-            return str(exc)
-        return None
-
-    return validator
+TRAINING_TABLE = _from_settings('training_settings_table')
+RELAX_TABLE = _from_settings('relax_settings_table')
+MD_TABLE = _from_settings('md_settings_table')
+SAMPLING_TABLE = _from_settings('sampling_settings_table')
 
 
 def _validate_model(value, _):
@@ -107,15 +65,11 @@ def _validate_model(value, _):
 
 
 class _MlipParser(FlexoParser):
-    EXIT_STATUS_CODES = {3: 'ERROR_NOT_CONVERGED', 4: 'ERROR_UNSTABLE', 5: 'ERROR_MISSING_SPECIES'}
+    EXIT_TABLE = MLIP_EXIT
 
 
 def _mlip_exit_codes(spec) -> None:
-    spec.exit_code(303, 'ERROR_NOT_CONVERGED', message='not converged: {message}')
-    spec.exit_code(304, 'ERROR_UNSTABLE', message='NaN energies/forces or an exploding run: {message}')
-    spec.exit_code(
-        305, 'ERROR_MISSING_SPECIES', message='the structure has species the model lacks: {message}'
-    )
+    declare_exit_codes(spec, MLIP_EXIT)
 
 
 # -------------------------------------------------------------------------------------------------- training
@@ -134,13 +88,7 @@ class MlipTrainCalculation(FlexoCalcJob):
     def define(cls, spec):
         super().define(spec)
         spec.input('frames', valid_type=FramesData, help='Labelled frames (energy, forces; stress optional).')
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            required=False,
-            validator=validate_parameters(TRAIN_OPTIONS),
-            help=f'Training options: {", ".join(TRAIN_OPTIONS)}.',
-        )
+        settings_input(spec, TRAINING_TABLE, _from_settings('training_settings'))
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.train'
         spec.output(
             'model',
@@ -160,8 +108,7 @@ class MlipTrainCalculation(FlexoCalcJob):
         return []
 
     def command_arguments(self):
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
-        return options_to_arguments(parameters, TRAIN_OPTIONS)
+        return settings_arguments(self.inputs, TRAINING_TABLE)
 
 
 def frames_text(frames: FramesData) -> str:
@@ -254,13 +201,7 @@ class MlipRelaxCalculation(ModelOnStructure):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            required=False,
-            validator=validate_parameters(RELAX_OPTIONS, ('relax_cell',)),
-            help='fmax (eV/Å), max_steps, optimizer (FIRE/BFGS/LBFGS), relax_cell, stall_steps (watchdog; 0: off).',
-        )
+        settings_input(spec, RELAX_TABLE, _from_settings('relax_settings'))
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.relax'
         spec.output('relaxed_structure', valid_type=orm.StructureData, required=False)
         spec.output('energy', valid_type=orm.Float, required=False, help='Energy of the last frame, eV.')
@@ -273,15 +214,14 @@ class MlipRelaxCalculation(ModelOnStructure):
         spec.output('trajectory', valid_type=orm.TrajectoryData, required=False)
 
     def command_arguments(self):
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         arguments = [self.model_argument(), 'structure.xyz', '--out', 'relaxed.xyz']
-        arguments += options_to_arguments(parameters, RELAX_OPTIONS, ('relax_cell',))
+        arguments += settings_arguments(self.inputs, RELAX_TABLE)
         arguments += ['--trajectory', 'relax.traj', '--log', 'relax.log', '--summary', 'relax.json']
         return arguments + self.common_arguments()
 
 
 class MlipRelaxParser(_MlipParser):
-    PARSE_ON_STATUS = (3,)
+    PARSE_ON_STATUS = (MLIP_EXIT.NOT_CONVERGED.status,)
 
     def parse_partial(self):
         """A killed or failed relaxation still leaves its trajectory: keep it for the restart."""
@@ -320,22 +260,15 @@ class MlipMdCalculation(ModelOnStructure):
             valid_type=orm.List,
             help='Temperature stages [[temperature_K, n_steps], ...], e.g. an anneal [[1000, 2000], [1, 2000]].',
         )
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            required=False,
-            validator=validate_parameters(MD_OPTIONS),
-            help=f'MD options: {", ".join(MD_OPTIONS)}.',
-        )
+        settings_input(spec, MD_TABLE, _from_settings('md_settings'))
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.md'
         spec.output('trajectory', valid_type=orm.TrajectoryData, required=False, help='Thinned trajectory.')
         spec.output('final_structure', valid_type=orm.StructureData, required=False)
 
     def command_arguments(self):
         schedule = ','.join(f'{float(t)}:{int(n)}' for t, n in self.inputs.schedule.get_list())
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         arguments = [self.model_argument(), 'structure.xyz', '--out', 'md.traj', '--schedule', schedule]
-        arguments += options_to_arguments(parameters, MD_OPTIONS)
+        arguments += settings_arguments(self.inputs, MD_TABLE)
         arguments += ['--final', 'final.xyz', '--summary', 'md.json', '--log', 'md.log']
         return arguments + self.common_arguments()
 
@@ -357,24 +290,6 @@ class MlipMdParser(_MlipParser):
 
 
 # -------------------------------------------------------------------------------------- teacher frames, eval
-
-SAMPLE_OPTIONS = {
-    'temperatures': '--temperatures',
-    'n_frames': '--frames',
-    'strain': '--strain',
-    'displacement': '--displacement',
-    'stride': '--stride',
-    'timestep_fs': '--timestep',
-    'seed': '--sample-seed',
-    'device': '--device',
-}
-
-
-def _sample_arguments(parameters: dict) -> list[str]:
-    parameters = dict(parameters)
-    if isinstance(parameters.get('temperatures'), (list, tuple)):
-        parameters['temperatures'] = ','.join(str(float(t)) for t in parameters['temperatures'])
-    return options_to_arguments(parameters, SAMPLE_OPTIONS)
 
 
 class _ModelCalcJob(FlexoCalcJob):
@@ -409,13 +324,7 @@ class MlipSampleCalculation(_ModelCalcJob):
     def define(cls, spec):
         super().define(spec)
         spec.input('structures', valid_type=FramesData, help='Periodic starting structures (labels unused).')
-        spec.input(
-            'parameters',
-            valid_type=orm.Dict,
-            required=False,
-            validator=lambda value, _: _sample_validation(value),
-            help=f'Sampling options: {", ".join(SAMPLE_OPTIONS)} (temperatures as a list, K).',
-        )
+        settings_input(spec, SAMPLING_TABLE, _from_settings('sampling_settings'))
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.mlip.sample'
         spec.output('frames', valid_type=FramesData, help='Teacher-labelled frames (energy, forces, stress).')
         spec.output('summary', valid_type=orm.Dict, help='Frames per source, MD steps, wall time, settings.')
@@ -426,19 +335,8 @@ class MlipSampleCalculation(_ModelCalcJob):
         return self.model_copy()
 
     def command_arguments(self):
-        parameters = self.inputs.parameters.get_dict() if 'parameters' in self.inputs else {}
         arguments = [self.model_argument(), '--structures', 'structures.xyz', '--out', 'teacher_frames.xyz']
-        return arguments + _sample_arguments(parameters)
-
-
-def _sample_validation(value):
-    if value is None:
-        return None
-    try:
-        _sample_arguments(value.get_dict())
-    except ValueError as exc:
-        return str(exc)
-    return None
+        return arguments + settings_arguments(self.inputs, SAMPLING_TABLE)
 
 
 class MlipSampleParser(_MlipParser):

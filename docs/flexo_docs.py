@@ -3,6 +3,7 @@
 * ``flexo-protocols`` directive: the protocol table of a WorkChain, generated from its protocol YAML file (the same
   source as ``get_builder_from_protocol`` and ``aiida-flexo quickstart --help``).
 * ``flexo-exit-codes`` directive: the exit codes of every aiida-flexo process, from their specs.
+* ``flexo-executable-exit-codes`` directive: each executable's exit-status table (:mod:`aiida_flexo.exit_codes`).
 * ``flexo-docstring`` directive: an object's docstring (the Data types, without autodoc's attribute walk).
 * The port help texts that aiida-core's extension renders are plain text written for ``verdi``: they are dedented,
   joined into one paragraph and their ``|``, ``*`` and trailing ``_`` escaped before docutils reads them, and a docutils warning
@@ -85,6 +86,30 @@ class ProcessExitCodes(_RstDirective):
         return self.list_table(['process', 'status', 'label', 'message'], rows, widths='20 8 27 45')
 
 
+class ExecutableExitTables(_RstDirective):
+    """``.. flexo-executable-exit-codes::``: the exit-status table of every executable (aiida_flexo.exit_codes)."""
+
+    def run(self):
+        from aiida_flexo.engines.exit_codes import ENGINE_EXIT
+        from aiida_flexo.exit_codes import COMMAND_EXIT
+        from aiida_flexo.mlip.exit_codes import MLIP_EXIT
+
+        rows = []
+        for table in (COMMAND_EXIT, ENGINE_EXIT, MLIP_EXIT):
+            for entry in table:
+                rows.append(
+                    [
+                        f'``{table.executable}``',
+                        '' if entry.status is None else entry.status,
+                        entry.exit_code,
+                        f'``{entry.label}``',
+                        'yes' if entry.recoverable else 'no',
+                    ]
+                )
+        header = ['executable', 'process status', 'CalcJob exit code', 'label', 'restart handles it']
+        return self.list_table(header, rows, widths='22 12 14 32 12')
+
+
 class Docstring(_RstDirective):
     """``.. flexo-docstring:: module.Class``: the docstring of an object, as reStructuredText."""
 
@@ -104,5 +129,6 @@ def setup(app):
     process.publish_doctree = _plain_help
     app.add_directive('flexo-protocols', ProtocolTable)
     app.add_directive('flexo-exit-codes', ProcessExitCodes)
+    app.add_directive('flexo-executable-exit-codes', ExecutableExitTables)
     app.add_directive('flexo-docstring', Docstring)
     return {'parallel_read_safe': True, 'parallel_write_safe': True}

@@ -3,7 +3,8 @@
 Handlers (aiida-quantumespresso style, highest priority first):
 
 * ``handle_input_errors`` (600): invalid input, non-periodic cell, missing PAW setup, GPAW missing, Berry phase of
-  a metal: stop at once with the calculation's exit code (a rerun cannot fix them).
+  a metal, an exploding MD (the unrecoverable entries of the engine's exit table,
+  :data:`aiida_flexo.engines.exit_codes.ENGINE_EXIT`): stop at once with the calculation's exit code.
 * ``handle_killed`` (500): the job was killed before it finished (no status file; the scheduler's out of walltime or
   node failure): rerun in a new folder that reuses the finished stages of the old one (``parent_folder``: the
   driver resumes from its results.json).
@@ -21,18 +22,14 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_handler, while_
 
-from aiida_flexo.calcjobs.gpaw import ENGINE_EXIT_CODES, GpawCalculation
+from aiida_flexo.calcjobs.gpaw import GpawCalculation
+from aiida_flexo.engines.exit_codes import ENGINE_EXIT
 from aiida_flexo.engines.inputs import EngineInputs
 from aiida_flexo.workflows.handlers import ask_for_more_memory, killed_exit_codes
 
-#: failures that a rerun cannot fix: the work chain stops at once with the calculation's exit code
-NOT_RECOVERABLE = (
-    'ERROR_INVALID_INPUT',
-    'ERROR_NON_PERIODIC',
-    'ERROR_MISSING_SETUP',
-    'ERROR_ENGINE_NOT_INSTALLED',
-    'ERROR_BERRY_PHASE_NO_GAP',
-)
+#: failures that a rerun cannot fix (the engine's table says which): the work chain stops at once with the
+#: calculation's exit code
+NOT_RECOVERABLE = ENGINE_EXIT.labels(recoverable=False)
 
 #: a density mixer that converges difficult (polar, distorted) oxides, at the cost of more iterations
 CONSERVATIVE_MIXER = {'backend': 'pulay', 'beta': 0.02, 'nmaxold': 8, 'weight': 100.0}
@@ -61,9 +58,9 @@ class GpawBaseWorkChain(BaseRestartWorkChain):
         spec.exit_code(
             411, 'ERROR_OUT_OF_MEMORY', message='out of memory, and no more can be asked for: {message}'
         )
-        for status, label, _ in ENGINE_EXIT_CODES.values():  # the input errors no restart can fix
-            if label in NOT_RECOVERABLE:
-                spec.exit_code(status, label, message='{message}')
+        for entry in ENGINE_EXIT:  # the failures no restart can fix, passed on
+            if not entry.recoverable:
+                spec.exit_code(entry.exit_code, entry.label, message='{message}')
 
     def setup(self):
         super().setup()
@@ -77,7 +74,7 @@ class GpawBaseWorkChain(BaseRestartWorkChain):
     def handle_input_errors(self, node):
         """Wrong input, missing setup, no GPAW, a metal asked for a Berry phase: stop, nothing to retry."""
         self.report(f'{node.process_label}<{node.pk}> failed: [{node.exit_status}] {node.exit_message}')
-        label = {status: label for status, label, _ in ENGINE_EXIT_CODES.values()}[node.exit_status]
+        label = next(entry.label for entry in ENGINE_EXIT if entry.exit_code == node.exit_status)
         return ProcessHandlerReport(True, self.exit_codes[label].format(message=node.exit_message))
 
     @process_handler(priority=500, exit_codes=killed_exit_codes(GpawCalculation))

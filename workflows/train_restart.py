@@ -107,8 +107,8 @@ class TrainRestartWorkChain(BaseRestartWorkChain):
 
     @staticmethod
     def max_time_parameter(seconds: float):
-        """The ``max_time`` parameter of one job (the CLI's format)."""
-        return round(seconds, 1)
+        """The ``max_time`` parameter of one job, s (both trainers' ``max_time`` is a duration setting)."""
+        return round(max(seconds, 1.0), 1)
 
     def stopped_on_time(self, metrics: dict) -> bool:
         """Whether a finished job stopped because of its time limit (subclasses read their trainer's metrics)."""
@@ -188,10 +188,6 @@ class MlipTrainWorkChain(TrainRestartWorkChain):
     and kills."""
 
     _process_class = MlipTrainCalculation
-
-    @staticmethod
-    def max_time_parameter(seconds: float):
-        return str(int(max(seconds, 1.0)))
 
     def cumulative_time(self) -> bool:
         # Allegro: Lightning's timer, restored from the checkpoint; fine-tuning counts per run

@@ -15,13 +15,14 @@ window). Candidates are ranked by the larger of the two deviations in units of t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from ase import Atoms
 
 from aiida_flexo.active.select import select_diverse
 from aiida_flexo.polarization.quanta import minimum_image_batch
+from aiida_flexo.settings import Setting, by_name, option, settings_of
 
 FORCE_KEY = 'force_std_max_meV_A'
 
@@ -38,11 +39,20 @@ class SelectSettings:
         min_separation: frames of one MD run closer than this many kept frames are neighbours (only one is taken).
     """
 
-    per_generation: int = 8
-    force_floor: float = 50.0
-    dipole_floor: float = 0.05
-    force_ceiling: float | None = 2000.0
-    min_separation: int = 2
+    # fields with metadata=option(...) are the user settings (`active select`/`active submit` options, the
+    # flexo.active.select parameters, the protocols' `select` keys; aiida_flexo.settings)
+    per_generation: int = field(default=8, metadata=option('At most this many frames (K) per generation.'))
+    force_floor: float = field(
+        default=50.0, metadata=option('Force deviation above which a frame is uncertain, meV/Å.')
+    )
+    dipole_floor: float = field(
+        default=0.05, metadata=option('Dipole deviation above which a frame is uncertain, e·Å.')
+    )
+    force_ceiling: float | None = field(
+        default=2000.0,
+        metadata=option('Force deviation above which a frame is unphysical (discarded), meV/Å.'),
+    )
+    min_separation: int = field(default=2, metadata=option('Kept MD frames between two picks of one run.'))
 
     def __post_init__(self) -> None:
         if isinstance(self.per_generation, bool) or int(self.per_generation) != self.per_generation:
@@ -150,3 +160,8 @@ def score_frames(
         'converged': bool(np.sum(score > 1.0) == 0),
         'settings': settings.as_dict(),
     }
+
+
+def select_settings_table() -> dict[str, Setting]:
+    """Every setting of a generation's selection (``active select``, ``flexo.active.select``), by name."""
+    return by_name(settings_of(SelectSettings, 'select'))

@@ -74,8 +74,9 @@ class FlexoCommandError(click.ClickException):
 
 
 def fail(message: str, exit_status: int = 1) -> None:
-    """Stop with a clear error message and ``exit_status`` instead of a traceback."""
-    raise FlexoCommandError(message, exit_status)
+    """Stop with a clear error message and ``exit_status`` (a number or an entry of an exit table,
+    :mod:`aiida_flexo.exit_codes`) instead of a traceback."""
+    raise FlexoCommandError(message, int(exit_status))
 
 
 #: exit statuses of the command line (README, "Exit statuses"); commands add their own (3 not converged, ...)

@@ -15,6 +15,14 @@ def active() -> None:
     """Active learning: grow the DFT set where the model committees disagree (flexo.active)."""
 
 
+def _select_options(command):
+    """The options of every selection setting (:func:`aiida_flexo.active.score.select_settings_table`)."""
+    from aiida_flexo.active.score import select_settings_table
+    from aiida_flexo.cli.settings import setting_options
+
+    return setting_options(select_settings_table().values())(command)
+
+
 @active.command('select')
 @click.argument('explored', type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -24,15 +32,7 @@ def active() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='A dipole GNN of the committee (repeat; two or more for a dipole deviation).',
 )
-@click.option('--per-generation', type=int, default=8, show_default=True, help='At most this many frames.')
-@click.option('--force-floor', type=float, default=50.0, show_default=True, help='meV/Å.')
-@click.option('--dipole-floor', type=float, default=0.05, show_default=True, help='e·Å.')
-@click.option(
-    '--force-ceiling', type=float, default=2000.0, show_default=True, help='meV/Å; above: unphysical.'
-)
-@click.option(
-    '--min-separation', type=int, default=2, show_default=True, help='Kept MD frames between picks.'
-)
+@_select_options
 @click.option(
     '--out', required=True, type=click.Path(dir_okay=False, path_type=Path), help='Selected frames.'
 )
@@ -41,29 +41,20 @@ def active() -> None:
 def select_command(
     explored: Path,
     gnn_models: tuple[Path, ...],
-    per_generation: int,
-    force_floor: float,
-    dipole_floor: float,
-    force_ceiling: float,
-    min_separation: int,
     out: Path,
     overwrite: bool,
     as_json: bool,
+    **options,
 ) -> None:
     """Score EXPLORED frames (explored by a potential committee: `mlip sample COMMITTEE`) and write the most
     uncertain, mutually diverse ones to --out (unlabelled, for DFT)."""
     if out.exists() and not overwrite:
         fail(f'{out} exists; choose another file name or pass --overwrite')
-    from aiida_flexo.active.score import SelectSettings, dipole_deviation, score_frames
+    from aiida_flexo.active.score import SelectSettings, dipole_deviation, score_frames, select_settings_table
+    from aiida_flexo.cli.settings import given_settings
 
     try:
-        settings = SelectSettings(
-            per_generation=per_generation,
-            force_floor=force_floor,
-            dipole_floor=dipole_floor,
-            force_ceiling=force_ceiling,
-            min_separation=min_separation,
-        )
+        settings = SelectSettings(**given_settings(options, select_settings_table()))
     except ValueError as exc:
         fail(str(exc))
     if len(gnn_models) == 1:
@@ -148,11 +139,7 @@ def _positive(what: str):
 @click.option(
     '--generations', type=int, default=None, callback=_positive('--generations'), help='Most generations.'
 )
-@click.option(
-    '--per-generation', type=int, default=None, callback=_positive('--per-generation'), help='K frames.'
-)
-@click.option('--force-floor', type=float, default=None, callback=_positive('--force-floor'), help='meV/Å.')
-@click.option('--dipole-floor', type=float, default=None, callback=_positive('--dipole-floor'), help='e·Å.')
+@_select_options
 @click.option('--dft-budget-frames', type=int, default=None, callback=_positive('the DFT budget'))
 @click.option(
     '--dft-budget-hours', type=float, default=None, callback=_positive('the DFT budget'), help='Core-h.'
@@ -168,9 +155,6 @@ def submit_command(
     engine: str,
     protocol: str,
     generations: int | None,
-    per_generation: int | None,
-    force_floor: float | None,
-    dipole_floor: float | None,
     dft_budget_frames: int | None,
     dft_budget_hours: float | None,
     code_label: str,
@@ -178,11 +162,19 @@ def submit_command(
     potential_family: str,
     profile: str | None,
     as_json: bool,
+    **options,
 ) -> None:
     """Submit flexo.active: committees trained on FRAMES explore STRUCTURES; the frames they disagree on are
     labelled with DFT, generation after generation. Prints the pk; `aiida-flexo active report PK` reads it."""
+    from aiida_flexo.active.score import SelectSettings, select_settings_table
+    from aiida_flexo.cli.settings import given_settings
+
     if engine == 'vasp' and dft_code is None:
         fail('--engine vasp needs --dft-code LABEL (the VASP code, e.g. vasp-6.4@my-cluster)')
+    try:
+        SelectSettings(**given_settings(dict(options), select_settings_table()))
+    except ValueError as exc:
+        fail(str(exc))
     load_cli_profile(profile)
     from aiida import orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
@@ -221,8 +213,7 @@ def submit_command(
     overrides: dict = {}
     if generations is not None:
         overrides['max_generations'] = generations
-    select = {k: v for k, v in (('per_generation', per_generation), ('force_floor', force_floor),
-                                ('dipole_floor', dipole_floor)) if v is not None}  # fmt: skip
+    select = given_settings(options, select_settings_table())
     if select:
         overrides['select'] = select
     budget = {

@@ -55,16 +55,12 @@ def _name_options(message: str, settings: dict) -> str:
     return message
 
 
-def training_setting_options(command):
-    """The ``gnn train`` options of every user setting (:func:`aiida_flexo.gnn.settings.gnn_train_settings`): one
-    definition each, with its help and default; ``None`` when not given (the configs' defaults then apply)."""
-    from aiida_flexo.gnn.settings import default_text, gnn_train_settings
+def _training_options(command):
+    """The ``gnn train`` options of every user setting (:func:`aiida_flexo.gnn.settings.gnn_train_settings`)."""
+    from aiida_flexo.cli.settings import setting_options
+    from aiida_flexo.gnn.settings import gnn_train_settings
 
-    for setting in reversed(list(gnn_train_settings().values())):
-        kind = click.Choice(list(setting.choices)) if setting.choices else setting.type
-        help_text = f'{setting.help}  [default: {default_text(setting)}]'
-        command = click.option(setting.flag, setting.name, type=kind, default=None, help=help_text)(command)
-    return command
+    return setting_options(gnn_train_settings().values())(command)
 
 
 @gnn.command('train')
@@ -76,7 +72,7 @@ def training_setting_options(command):
     type=click.Path(file_okay=False, path_type=Path),
     help='Output folder: model.pt, metrics.json, parity.png, split.json, log.csv, checkpoint.pt.',
 )
-@training_setting_options
+@_training_options
 @click.option('--device', default='cpu', show_default=True, help="torch device: 'cpu', 'cuda', 'cuda:1', ...")
 @click.option('--resume', is_flag=True, help='Continue from OUT/checkpoint.pt (same data and settings).')
 @overwrite_option('output folder (a non-empty OUT is refused otherwise, unless --resume)')
@@ -86,7 +82,7 @@ def training_setting_options(command):
     default=None,
     help='Start from this model.pt (fine-tuning: its hyperparameters, weights and offset).',
 )
-@click.option('--float64', 'use_float64', is_flag=True, help='Train in double precision (slower).')
+@click.option('--float64', 'use_float64', is_flag=True, help='Short for --dtype float64.')
 @click.option('--quiet', is_flag=True, help='No progress bar.')
 @click.option('--json', 'as_json', is_flag=True, help='Print the final metrics as JSON.')
 def train_command(
@@ -106,27 +102,27 @@ def train_command(
     Writes OUT/model.pt (load with aiida_flexo.gnn.load_model), OUT/metrics.json (train/val/test dipole MAE/RMSE
     in e·Å and Born-charge MAE/RMSE in e, on folded residuals), OUT/parity.png, OUT/split.json and OUT/log.csv.
     """
+    from aiida_flexo.cli.settings import given_settings
     from aiida_flexo.data import FramesError, read_frames
     from aiida_flexo.gnn import TrainConfig, train
     from aiida_flexo.gnn.settings import gnn_train_settings
     from aiida_flexo.gnn.training import TrainingDivergedError
+    from aiida_flexo.settings import config_kwargs, split_fractions
 
     _check_device(device)
     refuse_existing(overwrite or resume, out_dir, inputs=[data, init_model], folder=True)
     known = gnn_train_settings()
-    given = {name: value for name, value in settings.items() if value is not None}
-    test_fraction = given.pop('test_fraction', known['test_fraction'].default)
-    val_fraction = given.pop('val_fraction', known['val_fraction'].default)
-    if not 0 <= test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
-        fail(
-            f'--test-fraction {test_fraction} and --val-fraction {val_fraction} must leave frames for training'
-        )
-    model_settings = {name: value for name, value in given.items() if known[name].config == 'model'}
+    given = given_settings(settings, known)
+    try:
+        fractions = split_fractions(given)
+    except ValueError as exc:
+        fail(str(exc))
+    model_settings = config_kwargs(given, known, 'model')
     if use_float64:
         model_settings['dtype'] = 'float64'
-    train_kwargs = {name: value for name, value in given.items() if known[name].config == 'train'}
+    train_kwargs = config_kwargs(given, known, 'train')
     train_kwargs.update(
-        fractions=(1.0 - test_fraction - val_fraction, val_fraction, test_fraction),
+        fractions=fractions,
         device=device,
         init_model=str(init_model) if init_model else None,
     )

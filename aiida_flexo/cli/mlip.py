@@ -3,17 +3,11 @@
 Models are any kind :func:`aiida_flexo.mlip.load_calculator` takes (Allegro, a fine-tuned SevenNet or CHGNet, a
 committee) or a pretrained potential's name (zero-shot).
 
-Every command reads files and writes files, so an AiiDA CalcJob can run it on any computer. Exit statuses
-(the CalcJob parsers map them to their exit codes):
-
-====  =====================================================================================================
-0     success (relax: converged)
-1     error, with a message on stderr (bad input file, bad option value, training failed)
-2     usage error (unknown option, missing argument; click's convention)
-3     relax: not converged within --max-steps; the structure, summary and trajectory are still written
-4     relax/md: NaN energies or forces, or an exploding MD run (temperature far above target)
-5     the structure contains species the model was not trained on (the message names them)
-====  =====================================================================================================
+Every command reads files and writes files, so an AiiDA CalcJob can run it on any computer. Its options are the
+settings of :mod:`aiida_flexo.mlip.settings` (one definition each, shared with the CalcJobs' parameters). Exit
+statuses: 0 success (relax: converged), 1 an error with its message on stderr, 2 a bad command line, and the table
+:data:`aiida_flexo.mlip.exit_codes.MLIP_EXIT` (3 relax not converged, files still written; 4 NaN or an exploding
+MD; 5 species the model was not trained on), which the CalcJob parsers map to their exit codes.
 """
 
 from __future__ import annotations
@@ -26,14 +20,10 @@ import click
 
 from aiida_flexo.cli import echo_json, fail
 from aiida_flexo.cli.outputs import refuse_existing
-from aiida_flexo.units import parse_duration
+from aiida_flexo.mlip.exit_codes import MLIP_EXIT
 
 #: a model argument: a file of any kind aiida_flexo.mlip.load_calculator takes, or a pretrained potential's name
 MODEL_ARGUMENT = click.Path(dir_okay=False, path_type=str)
-
-EXIT_NOT_CONVERGED = 3
-EXIT_UNSTABLE = 4
-EXIT_MISSING_SPECIES = 5
 
 
 def _load(model: str | Path, device: str):
@@ -64,7 +54,7 @@ def _check_species(atoms, calculator) -> None:
     try:
         check_species(atoms, calculator.type_names, calculator.model_path)
     except MissingSpeciesError as exc:
-        fail(str(exc), EXIT_MISSING_SPECIES)
+        fail(str(exc), MLIP_EXIT.MISSING_SPECIES)
 
 
 @click.group('mlip')
@@ -72,25 +62,31 @@ def mlip() -> None:
     """Interatomic potentials: train (Allegro or --from a pretrained one), distill, sample, eval, relax, md."""
 
 
+def _table_options(table: str, prefix: str = '', exclude: tuple[str, ...] = ()):
+    """The options of the settings table ``table`` of :mod:`aiida_flexo.mlip.settings` (one definition each),
+    less the ``exclude`` names; ``prefix`` keeps their parameter names apart from another table's."""
+
+    def decorate(command):
+        from aiida_flexo.cli.settings import setting_options
+        from aiida_flexo.mlip import settings
+
+        chosen = [s for name, s in getattr(settings, table)().items() if name not in exclude]
+        return setting_options(chosen, prefix)(command)
+
+    return decorate
+
+
+def _given(options: dict, table: str, prefix: str = '') -> dict:
+    """Pop the given options of the settings table ``table`` from ``options`` (parsed; see :func:`_table_options`)."""
+    from aiida_flexo.cli.settings import given_settings
+    from aiida_flexo.mlip import settings
+
+    table_settings = {name: s for name, s in getattr(settings, table)().items() if prefix + name in options}
+    return given_settings(options, table_settings, prefix)
+
+
 @mlip.command('train')
 @click.argument('data', type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    '--from',
-    'from_potential',
-    default=None,
-    metavar='NAME',
-    help='Fine-tune this pretrained universal potential instead of training Allegro from scratch: '
-    'sevennet-0 (best measured on BaTiO3), sevennet-l3i5, sevennet-mf-0, chgnet-0.3.0 (weights from the '
-    'installed sevenn/chgnet packages, never downloaded).',
-)
-@click.option(
-    '--committee',
-    type=int,
-    default=None,
-    metavar='K',
-    help='Train K >= 2 models (seeds and train/validation splits differ, one shared test set) -> '
-    'model.committee.zip, whose spread is the force uncertainty of mlip eval/relax/md.',
-)
 @click.option(
     '--out',
     'out_dir',
@@ -98,78 +94,8 @@ def mlip() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help='Output directory (model.nequip.zip, metrics.json, learning_curve.csv, run/, split.json).',
 )
-@click.option('--epochs', type=int, default=200, show_default=True, help='Maximum number of epochs.')
-@click.option('--cutoff', type=float, default=5.0, show_default=True, help='Neighbour cutoff r_max, Å.')
-@click.option('--seed', type=int, default=0, show_default=True, help='Seed of the split and the model.')
-@click.option(
-    '--val-fraction', type=float, default=0.1, show_default=True, help='Fraction of validation frames.'
-)
-@click.option('--test-fraction', type=float, default=0.1, show_default=True, help='Fraction of test frames.')
-@click.option(
-    '--energy-weight',
-    type=float,
-    default=10.0,
-    show_default=True,
-    help='Loss weight of the per-atom energy MSE, (eV/atom)².',
-)
-@click.option(
-    '--force-weight',
-    type=float,
-    default=1.0,
-    show_default=True,
-    help='Loss weight of the force MSE, (eV/Å)².',
-)
-@click.option(
-    '--stress-weight',
-    type=float,
-    default=100.0,
-    show_default=True,
-    help='Loss weight of the stress MSE, (eV/Å³)²; 0 trains without stress.',
-)
-@click.option(
-    '--model-size',
-    type=click.Choice(['tiny', 'small', 'medium']),
-    default='small',
-    show_default=True,
-    help='Allegro size (tiny: tests; small: CPUs; medium: l_max 2, for GPUs).',
-)
-@click.option(
-    '--dtype',
-    'model_dtype',
-    type=click.Choice(['float32', 'float64']),
-    default='float32',
-    show_default=True,
-    help='Model precision.',
-)
-@click.option(
-    '--max-time',
-    type=str,
-    default=None,
-    help='Wall-time limit of the training (e.g. 3600, 45m, 2h, 00:30:00); the best model so far is kept.',
-)
-@click.option(
-    '--patience',
-    type=int,
-    default=40,
-    show_default=True,
-    help='Early stopping: epochs without improvement of the validation errors.',
-)
-@click.option(
-    '--lr',
-    'learning_rate',
-    type=float,
-    default=None,
-    help='Adam learning rate [default: 1e-3 for Allegro, 3e-4 for fine-tuning].',
-)
-@click.option('--batch-size', type=int, default=1, show_default=True, help='Frames per training batch.')
-@click.option(
-    '--loss',
-    type=click.Choice(['mse', 'huber']),
-    default=None,
-    help="Fine-tuning loss [default: the route's]: mse, or huber (threshold 0.01 in eV/atom, eV/Å, eV/Å³).",
-)
+@_table_options('training_settings_table')
 @click.option('--resume', is_flag=True, help='Continue from OUT/run/last.ckpt (same data and options).')
-@click.option('--device', default='cpu', show_default=True, help='torch device of fine-tuning (cpu, cuda).')
 @click.option(
     '--compile',
     'do_compile',
@@ -177,31 +103,7 @@ def mlip() -> None:
     help='Also build an AOTInductor model (model.nequip.pt2); slow to build, eager is the default.',
 )
 @click.option('--json', 'as_json', is_flag=True, help='Print metrics.json.')
-def train_cmd(
-    data: Path,
-    from_potential: str | None,
-    committee: int | None,
-    out_dir: Path,
-    epochs: int,
-    cutoff: float,
-    seed: int,
-    val_fraction: float,
-    test_fraction: float,
-    energy_weight: float,
-    force_weight: float,
-    stress_weight: float,
-    model_size: str,
-    model_dtype: str,
-    max_time: str | None,
-    patience: int,
-    learning_rate: float | None,
-    batch_size: int,
-    loss: str | None,
-    resume: bool,
-    device: str,
-    do_compile: bool,
-    as_json: bool,
-) -> None:
+def train_cmd(data: Path, out_dir: Path, resume: bool, do_compile: bool, as_json: bool, **options) -> None:
     """Train a potential on labelled frames DATA (extxyz with energy, forces, stress).
 
     Splits DATA (train/validation/test) and trains Allegro from scratch (nequip-train; OUT/model.nequip.zip) or,
@@ -212,45 +114,24 @@ def train_cmd(
     """
     from aiida_flexo.data import FramesError, read_frames
     from aiida_flexo.device import DeviceError, check_device
-    from aiida_flexo.mlip import MissingSpeciesError, ModelError, TrainingError, TrainingSettings
+    from aiida_flexo.mlip import MissingSpeciesError, ModelError, TrainingError
     from aiida_flexo.mlip.route import train_potential
+    from aiida_flexo.mlip.settings import training_settings
 
+    given = _given(options, 'training_settings_table')
+    device = given.get('device', 'cpu')
     try:
         check_device(device)
     except DeviceError as exc:
         fail(str(exc))
-    if committee is not None and committee < 2:
-        fail(
-            f'--committee {committee}: a committee needs at least 2 models to estimate an uncertainty; omit '
-            '--committee to train one model'
-        )
     try:
-        seconds = parse_duration(max_time)
-        fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
-        settings = TrainingSettings(
-            cutoff=cutoff,
-            seed=seed,
-            fractions=fractions,
-            energy_weight=energy_weight,
-            force_weight=force_weight,
-            stress_weight=stress_weight,
-            model_size=model_size,
-            model_dtype=model_dtype,
-            max_epochs=epochs,
-            max_time=seconds,
-            patience=patience,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            from_potential=from_potential,
-            committee=committee or 1,
-            loss=loss,
-        )
+        settings = training_settings(given)
         frames = read_frames(data)
         result = train_potential(
             frames, out_dir, settings, resume=resume, compile=do_compile, source=str(data), device=device
         )
     except MissingSpeciesError as exc:
-        fail(str(exc), EXIT_MISSING_SPECIES)
+        fail(str(exc), MLIP_EXIT.MISSING_SPECIES)
     except (FramesError, ValueError, TrainingError, ModelError) as exc:
         fail(str(exc))
     if as_json:
@@ -300,7 +181,7 @@ def eval_cmd(model: str, data: Path, as_json: bool, device: str) -> None:
             check_species(atoms, calculator.type_names, model)
         result = error_metrics(calculator, frames, source=str(data))
     except MissingSpeciesError as exc:
-        fail(str(exc), EXIT_MISSING_SPECIES)
+        fail(str(exc), MLIP_EXIT.MISSING_SPECIES)
     except FramesError as exc:
         fail(str(exc))
     result['model_kind'] = calculator.model_kind
@@ -370,15 +251,7 @@ def _write_structure(atoms, path: Path) -> None:
 @click.option(
     '--fix', default=None, help='Atoms held fixed: species ("Ba" or "Ba,O") or 0-based indices ("0,3,5").'
 )
-@click.option('--fmax', type=float, default=0.01, show_default=True, help='Force tolerance, eV/Å.')
-@click.option('--max-steps', type=int, default=500, show_default=True, help='Maximum optimizer steps.')
-@click.option(
-    '--optimizer',
-    type=click.Choice(['FIRE', 'BFGS', 'LBFGS'], case_sensitive=False),
-    default='FIRE',
-    show_default=True,
-)
-@click.option('--relax-cell', is_flag=True, help='Also relax the cell (FrechetCellFilter, zero stress).')
+@_table_options('relax_settings_table')
 @click.option(
     '--trajectory',
     type=click.Path(dir_okay=False, path_type=Path),
@@ -400,14 +273,6 @@ def _write_structure(atoms, path: Path) -> None:
 @click.option(
     '--log', type=click.Path(dir_okay=False, path_type=Path), default=None, help='Optimizer log file.'
 )
-@click.option('--device', default='cpu', show_default=True, help='torch device.')
-@click.option(
-    '--stall-steps',
-    type=click.IntRange(min=0),
-    default=200,
-    show_default=True,
-    help='Watchdog: stop (exit status 3) when the largest force has not fallen by 1 % for this many steps; 0: off.',
-)
 @click.option(
     '--overwrite', is_flag=True, help='Replace existing output files (structure, trajectory, summary).'
 )
@@ -417,18 +282,13 @@ def relax_cmd(
     structure: Path,
     out: Path,
     fix: str | None,
-    fmax: float,
-    max_steps: int,
-    optimizer: str,
-    relax_cell: bool,
     trajectory: Path | None,
     restart_from: Path | None,
     summary: Path | None,
     log: Path | None,
-    device: str,
-    stall_steps: int,
     overwrite: bool,
     as_json: bool,
+    **options,
 ) -> None:
     """Relax STRUCTURE with MODEL, holding --fix atoms exactly in place.
 
@@ -437,7 +297,11 @@ def relax_cmd(
     model does not know.
     """
     from aiida_flexo.mlip import RelaxationError, relax
+    from aiida_flexo.mlip.settings import relax_settings
 
+    given = _given(options, 'relax_settings_table')
+    device = given.get('device', 'cpu')
+    settings = relax_settings(given)
     if trajectory is not None and restart_from is not None and trajectory.resolve() == restart_from.resolve():
         fail('--trajectory must differ from --restart-from (the restart file would be overwritten)')
     refuse_existing(overwrite, out, trajectory, summary or out.with_suffix('.json'))
@@ -449,16 +313,16 @@ def relax_cmd(
             atoms,
             calculator,
             fix=fix,
-            fmax=fmax,
-            max_steps=max_steps,
-            optimizer=optimizer.upper(),
-            relax_cell=relax_cell,
+            fmax=settings.fmax,
+            max_steps=settings.max_steps,
+            optimizer=settings.optimizer,
+            relax_cell=settings.relax_cell,
             trajectory=trajectory,
             log=log,
-            stall_steps=stall_steps or None,
+            stall_steps=settings.stall_steps or None,
         )
     except RelaxationError as exc:
-        fail(str(exc), EXIT_UNSTABLE)
+        fail(str(exc), MLIP_EXIT.UNSTABLE)
     except ValueError as exc:
         fail(str(exc))
     _write_structure(result.atoms, out)
@@ -469,10 +333,10 @@ def relax_cmd(
             'structure': str(structure),
             'restart_from': _str(restart_from),
             'trajectory': _str(trajectory),
-            'fmax': fmax,
-            'optimizer': optimizer.upper(),
-            'relax_cell': relax_cell,
-            'exit_status': 0 if result.converged else EXIT_NOT_CONVERGED,
+            'fmax': settings.fmax,
+            'optimizer': settings.optimizer,
+            'relax_cell': settings.relax_cell,
+            'exit_status': 0 if result.converged else int(MLIP_EXIT.NOT_CONVERGED),
         }
     )
     summary = summary or out.with_suffix('.json')
@@ -488,13 +352,14 @@ def relax_cmd(
     if result.stalled:
         fail(
             f'not converged: {result.stalled}; continue with --restart-from {trajectory or out}',
-            EXIT_NOT_CONVERGED,
+            MLIP_EXIT.NOT_CONVERGED,
         )
     if not result.converged:
         fail(
-            f'not converged within {max_steps} steps (max |F| {result.max_force:.4g} eV/Å > {fmax}); continue '
+            f'not converged within {settings.max_steps} steps (max |F| {result.max_force:.4g} eV/Å > '
+            f'{settings.fmax}); continue '
             f'with --restart-from {trajectory or out}',
-            EXIT_NOT_CONVERGED,
+            MLIP_EXIT.NOT_CONVERGED,
         )
 
 
@@ -510,40 +375,13 @@ def _str(value) -> str | None:
     required=True,
     help='Temperature stages TEMPERATURE_K:N_STEPS, comma-separated (e.g. "1000:200,300:200").',
 )
-@click.option('--timestep', type=float, default=1.0, show_default=True, help='Time step, fs.')
-@click.option(
-    '--thermostat',
-    type=click.Choice(['langevin', 'nose-hoover', 'npt', 'epitaxial']),
-    default='langevin',
-    show_default=True,
-    help='langevin / nose-hoover: NVT; npt: isotropic MTK barostat; epitaxial: in-plane lattice clamped (a film on '
-    'its substrate), out-of-plane free (Berendsen NPT along z).',
-)
-@click.option('--friction', type=float, default=0.01, show_default=True, help='Langevin friction, 1/fs.')
-@click.option(
-    '--tdamp',
-    type=float,
-    default=100.0,
-    show_default=True,
-    help='Nosé–Hoover (epitaxial: Berendsen) damping time, fs.',
-)
-@click.option(
-    '--pressure', type=float, default=0.0, show_default=True, help='npt / epitaxial target pressure, GPa.'
-)
-@click.option(
-    '--pdamp',
-    type=float,
-    default=1000.0,
-    show_default=True,
-    help='npt / epitaxial barostat damping time, fs.',
-)
+@_table_options('md_settings_table')
 @click.option(
     '--out',
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help='Trajectory (ase .traj) written every --stride steps as the run goes.',
 )
-@click.option('--stride', type=int, default=10, show_default=True, help='Steps between written frames.')
 @click.option(
     '--restart-from',
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -552,7 +390,6 @@ def _str(value) -> str | None:
     'frames are appended when it is the --out file.',
 )
 @click.option('--fix', default=None, help='Atoms held fixed: species or 0-based indices.')
-@click.option('--seed', type=int, default=0, show_default=True, help='Seed of velocities and Langevin noise.')
 @click.option(
     '--final',
     type=click.Path(dir_okay=False, path_type=Path),
@@ -566,30 +403,21 @@ def _str(value) -> str | None:
     help='JSON summary (default: OUT with suffix .json).',
 )
 @click.option('--log', type=click.Path(dir_okay=False, path_type=Path), default=None, help='ase MD log file.')
-@click.option('--device', default='cpu', show_default=True, help='torch device.')
 @click.option('--overwrite', is_flag=True, help='Replace existing output files (trajectory, final, summary).')
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
 def md_cmd(
     model: str,
     structure: Path,
     schedule: str,
-    timestep: float,
-    thermostat: str,
-    friction: float,
-    tdamp: float,
-    pressure: float,
-    pdamp: float,
     out: Path,
-    stride: int,
     restart_from: Path | None,
     fix: str | None,
-    seed: int,
     final: Path | None,
     summary: Path | None,
     log: Path | None,
-    device: str,
     overwrite: bool,
     as_json: bool,
+    **options,
 ) -> None:
     """Molecular dynamics of STRUCTURE with MODEL through a temperature --schedule (e.g. an anneal).
 
@@ -597,6 +425,14 @@ def md_cmd(
     """
     from aiida_flexo.mlip import MDExplosionError, parse_schedule, run_md
     from aiida_flexo.mlip.md import last_md_step
+    from aiida_flexo.mlip.settings import md_settings
+
+    given = _given(options, 'md_settings_table')
+    device = given.get('device', 'cpu')
+    try:
+        settings = md_settings(given)
+    except ValueError as exc:
+        fail(str(exc))
 
     try:
         stages = parse_schedule(schedule)
@@ -629,22 +465,22 @@ def md_cmd(
             atoms,
             calculator,
             stages,
-            timestep_fs=timestep,
-            thermostat=thermostat,
-            friction_per_fs=friction,
-            tdamp_fs=tdamp,
-            pressure_GPa=pressure,
-            pdamp_fs=pdamp,
+            timestep_fs=settings.timestep_fs,
+            thermostat=settings.thermostat,
+            friction_per_fs=settings.friction_per_fs,
+            tdamp_fs=settings.tdamp_fs,
+            pressure_GPa=settings.pressure_GPa,
+            pdamp_fs=settings.pdamp_fs,
             trajectory=out,
-            stride=stride,
+            stride=settings.stride,
             fix=fix,
-            seed=seed,
+            seed=settings.seed,
             start_step=start_step,
             append=append,
             log=log,
         )
     except MDExplosionError as exc:
-        fail(f'{exc}; the trajectory up to the last good frame is in {out}', EXIT_UNSTABLE)
+        fail(f'{exc}; the trajectory up to the last good frame is in {out}', MLIP_EXIT.UNSTABLE)
     except ValueError as exc:
         fail(str(exc))
     if final is not None:
@@ -657,9 +493,9 @@ def md_cmd(
             'restart_from': _str(restart_from),
             'start_step': start_step,
             'schedule': [[s.temperature_K, s.n_steps] for s in stages],
-            'timestep_fs': timestep,
-            'thermostat': thermostat,
-            'stride': stride,
+            'timestep_fs': settings.timestep_fs,
+            'thermostat': settings.thermostat,
+            'stride': settings.stride,
         }
     )
     summary = summary or out.with_suffix('.json')
@@ -673,81 +509,35 @@ def md_cmd(
         )
 
 
-#: the raw options of the teacher's frames, gathered into one SamplingSettings argument by _sampling_options
-_SAMPLING_KEYS = ('temperatures', 'n_frames', 'strain', 'displacement', 'stride', 'timestep', 'sample_seed')
+#: training settings a distilled student does not take: it is an Allegro model trained on the teacher's device
+STUDENT_EXCLUDED = ('device', 'from_potential', 'loss', 'huber_delta')
 
 
 def _sampling_options(function):
-    """Options of the teacher's frames (mlip sample and mlip distill), handed to ``function`` as ``sampling``
-    (a :class:`~aiida_flexo.mlip.distill.SamplingSettings`), next to ``structures_file``."""
+    """--structures and the settings of the teacher's frames (mlip sample and mlip distill), handed to ``function``
+    as ``sampling`` (a :class:`~aiida_flexo.mlip.distill.SamplingSettings`) and ``device`` (the teacher's)."""
     import functools
 
     @functools.wraps(function)
     def wrapper(**kwargs):
-        raw = {key: kwargs.pop(key) for key in _SAMPLING_KEYS}
-        return function(sampling=_sampling_settings(**raw), **kwargs)
+        from aiida_flexo.mlip.settings import sampling_settings
 
-    options = [
-        click.option(
-            '--structures',
-            'structures_file',
-            required=True,
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help='Periodic starting structures (any file ase reads; every frame of an extxyz).',
-        ),
-        click.option(
-            '--temperatures',
-            default='300,600,1000',
-            show_default=True,
-            help='MD temperatures, K, comma-separated.',
-        ),
-        click.option(
-            '--frames',
-            'n_frames',
-            type=int,
-            default=400,
-            show_default=True,
-            help='Teacher-labelled frames in total (half MD, half random strains/displacements).',
-        ),
-        click.option(
-            '--strain', type=float, default=0.02, show_default=True, help='Largest random strain component.'
-        ),
-        click.option(
-            '--displacement',
-            type=float,
-            default=0.05,
-            show_default=True,
-            help='Standard deviation of the random atomic displacements, Å.',
-        ),
-        click.option(
-            '--stride', type=int, default=5, show_default=True, help='MD steps between kept frames.'
-        ),
-        click.option('--timestep', type=float, default=2.0, show_default=True, help='MD time step, fs.'),
-        click.option(
-            '--sample-seed', type=int, default=0, show_default=True, help='Seed of MD and perturbations.'
-        ),
-    ]
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
+        given = _given(kwargs, 'sampling_settings_table', 'sampling_')
+        device = given.get('device', 'cpu')
+        try:
+            sampling = sampling_settings(given)
+        except ValueError as exc:
+            fail(f'bad sampling option: {exc}')
+        return function(sampling=sampling, device=device, **kwargs)
 
-
-def _sampling_settings(temperatures, n_frames, strain, displacement, stride, timestep, sample_seed):
-    from aiida_flexo.mlip.distill import SamplingSettings
-
-    try:
-        values = tuple(float(t) for t in temperatures.split(',') if t.strip())
-        return SamplingSettings(
-            temperatures=values,
-            n_frames=n_frames,
-            strain=strain,
-            displacement=displacement,
-            stride=stride,
-            timestep_fs=timestep,
-            seed=sample_seed,
-        )
-    except ValueError as exc:
-        fail(f'bad sampling option: {exc}')
+    wrapper = _table_options('sampling_settings_table', 'sampling_')(wrapper)
+    return click.option(
+        '--structures',
+        'structures_file',
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help='Periodic starting structures (any file ase reads; every frame of an extxyz).',
+    )(wrapper)
 
 
 def _read_structures(path: Path):
@@ -789,7 +579,7 @@ def _teacher_sample(teacher: str, structures_file: Path, settings, device: str):
         from aiida_flexo.mlip import MDExplosionError
 
         if isinstance(exc, MDExplosionError):
-            fail(f'the teacher MD exploded: {exc}', EXIT_UNSTABLE)
+            fail(f'the teacher MD exploded: {exc}', MLIP_EXIT.UNSTABLE)
         raise
     finally:
         bar.close()
@@ -806,7 +596,6 @@ def _teacher_sample(teacher: str, structures_file: Path, settings, device: str):
     help='Labelled frames (extxyz: energy, forces, stress from the teacher).',
 )
 @click.option('--overwrite', is_flag=True, help='Replace --out if it exists.')
-@click.option('--device', default='cpu', show_default=True, help='torch device.')
 @click.option('--json', 'as_json', is_flag=True, help='Print the summary JSON.')
 def sample_cmd(
     teacher: str,
@@ -858,20 +647,7 @@ def sample_cmd(
     default=None,
     help='Held-out DFT frames (not used to train the teacher): student vs DFT next to teacher vs DFT.',
 )
-@click.option('--epochs', type=int, default=200, show_default=True, help='Student: maximum epochs.')
-@click.option(
-    '--model-size',
-    type=click.Choice(['tiny', 'small', 'medium']),
-    default='small',
-    show_default=True,
-    help='Student Allegro size.',
-)
-@click.option('--cutoff', type=float, default=5.0, show_default=True, help='Student cutoff, Å.')
-@click.option(
-    '--max-time', type=str, default=None, help='Wall-time limit of the student training (e.g. 20m).'
-)
-@click.option('--seed', type=int, default=0, show_default=True, help='Seed of the student and its split.')
-@click.option('--committee', type=int, default=None, metavar='K', help='Train K >= 2 students (uncertainty).')
+@_table_options('training_settings_table', 'student_', exclude=STUDENT_EXCLUDED)
 @click.option(
     '--resume', is_flag=True, help='Reuse OUT/teacher_frames.xyz and continue the student training.'
 )
@@ -882,31 +658,25 @@ def sample_cmd(
     show_default=True,
     help='MD steps timed with student and teacher on the first structure (atoms/s, speed ratio); 0 skips it.',
 )
-@click.option('--device', default='cpu', show_default=True, help='torch device of the teacher.')
 @click.option('--json', 'as_json', is_flag=True, help='Print distill.json.')
 def distill_cmd(
     teacher: str,
     structures_file: Path,
     sampling,
+    device: str,
     out_dir: Path,
     dft_file: Path | None,
-    epochs: int,
-    model_size: str,
-    cutoff: float,
-    max_time: str | None,
-    seed: int,
-    committee: int | None,
     resume: bool,
     speed_steps: int,
-    device: str,
     as_json: bool,
+    **options,
 ) -> None:
     """Distil TEACHER into a fast Allegro student: teacher-labelled MD and perturbed frames, then training.
 
     Reports student vs teacher on held-out teacher frames and, with --dft, student and teacher vs DFT.
     """
     from aiida_flexo.data import FramesError, read_frames
-    from aiida_flexo.mlip import TrainingError, TrainingSettings
+    from aiida_flexo.mlip import TrainingError
     from aiida_flexo.mlip.distill import (
         REPORT_FILE,
         TEACHER_FRAMES_FILE,
@@ -915,21 +685,13 @@ def distill_cmd(
         write_teacher_frames,
     )
     from aiida_flexo.mlip.route import train_potential
+    from aiida_flexo.mlip.settings import training_settings
 
-    if committee is not None and committee < 2:
-        fail(f'--committee {committee}: a committee needs at least 2 models; omit it for one student')
     frames_path = out_dir / TEACHER_FRAMES_FILE
     if (out_dir / REPORT_FILE).exists() or (frames_path.exists() and not resume):
         fail(f'{out_dir} already holds a distillation; choose a new --out (or --resume an unfinished one)')
     try:
-        student_settings = TrainingSettings(
-            max_epochs=epochs,
-            model_size=model_size,
-            cutoff=cutoff,
-            max_time=parse_duration(max_time),
-            seed=seed,
-            committee=committee or 1,
-        )
+        student_settings = training_settings(_given(options, 'training_settings_table', 'student_'))
         dft_frames = read_frames(dft_file) if dft_file else None
     except (ValueError, FramesError) as exc:
         fail(str(exc))

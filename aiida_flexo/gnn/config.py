@@ -1,11 +1,11 @@
 """Hyperparameters of the dipole GNN and settings of its training (dataclasses without torch, stored with every
-saved model and checkpoint; the fields marked with :func:`~aiida_flexo.gnn.settings.option` are the user settings)."""
+saved model and checkpoint; the fields marked with :func:`~aiida_flexo.settings.option` are the user settings)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from aiida_flexo.gnn.settings import option
+from aiida_flexo.settings import option
 
 
 @dataclass
@@ -49,7 +49,7 @@ class GNNConfig:
     """
 
     species: list[str] = field(default_factory=list)
-    # fields with metadata=option(...) are user settings (aiida_flexo.gnn.settings)
+    # fields with metadata=option(...) are user settings (aiida_flexo.settings, aiida_flexo.gnn.settings)
     cutoff: float = field(default=5.0, metadata=option('Edge cutoff, Å.'))
     triplet_cutoff: float = field(
         default=3.5, metadata=option('Angular (triplet) cutoff, Å (at most the edge cutoff).')
@@ -67,7 +67,13 @@ class GNNConfig:
     output_scale: float = 1.0
     dipole_offset: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     label_offsets: dict[str, list[float]] = field(default_factory=dict)
-    dtype: str = 'float32'
+    dtype: str = field(
+        default='float32',
+        metadata=option(
+            'Model precision (float64: slower; exact finite-difference checks).',
+            choices=('float32', 'float64'),
+        ),
+    )
 
     def __post_init__(self) -> None:
         self.species = [str(s) for s in self.species]
@@ -205,7 +211,10 @@ class TrainConfig:
     max_time: float | None = field(
         default=None,
         metadata=option(
-            'Stop after this many seconds of training, counted across resumed runs (checkpoint kept).'
+            'Wall-time limit of the training (seconds, or 45m, 2h, 00:30:00), counted across resumed runs '
+            '(checkpoint kept).',
+            default_text='no limit',
+            duration=True,
         ),
     )
     device: str = 'cpu'

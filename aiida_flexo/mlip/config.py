@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ import numpy as np
 from ase import Atoms
 
 from aiida_flexo.data import FramesError, Split, check_frames, has_label, make_split, species_of, write_frames
+from aiida_flexo.settings import option
 
 #: Allegro hyperparameters per model size. ``tiny`` is for tests (trains in seconds on a CPU); ``small`` (l_max 1) is
 #: the default, affordable on CPUs (BaTiO3 1×1×14 relaxations at several steps/s); ``medium`` (l_max 2) is the
@@ -118,26 +119,80 @@ class TrainingSettings:
         huber_delta: the Huber threshold (see ``loss``).
     """
 
-    cutoff: float = 5.0
-    seed: int = 0
+    # fields with metadata=option(...) are the user settings: the `mlip train` options, the flexo.mlip.train
+    # parameters and the protocols' `mlip` keys (aiida_flexo.settings, aiida_flexo.mlip.settings)
+    cutoff: float = field(default=5.0, metadata=option('Neighbour cutoff r_max, Å (Allegro).'))
+    seed: int = field(default=0, metadata=option('Seed of the split and the model.'))
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    energy_weight: float = 10.0
-    force_weight: float = 1.0
-    stress_weight: float = 100.0
-    model_size: str = 'small'
-    model_dtype: str = 'float32'
-    max_epochs: int = 200
-    max_time: float | None = None
-    patience: int = 40
-    learning_rate: float | None = None
-    lr_patience: int = 10
-    batch_size: int = 1
-    ema_decay: float = 0.99
+    energy_weight: float = field(
+        default=10.0, metadata=option('Loss weight of the per-atom energy MSE, (eV/atom)².')
+    )
+    force_weight: float = field(default=1.0, metadata=option('Loss weight of the force MSE, (eV/Å)².'))
+    stress_weight: float = field(
+        default=100.0, metadata=option('Loss weight of the stress MSE, (eV/Å³)²; 0 trains without stress.')
+    )
+    model_size: str = field(
+        default='small',
+        metadata=option(
+            'Allegro size (tiny: tests; small: CPUs; medium: l_max 2, for GPUs).', choices=tuple(MODEL_SIZES)
+        ),
+    )
+    model_dtype: str = field(
+        default='float32', metadata=option('Model precision.', choices=('float32', 'float64'), name='dtype')
+    )
+    max_epochs: int = field(default=200, metadata=option('Maximum number of epochs.', name='epochs'))
+    max_time: float | None = field(
+        default=None,
+        metadata=option(
+            'Wall-time limit of the training (seconds, or 45m, 2h, 00:30:00); the best model so far is kept.',
+            default_text='no limit',
+            duration=True,
+        ),
+    )
+    patience: int = field(
+        default=40, metadata=option('Early stopping: epochs without improvement of the validation errors.')
+    )
+    learning_rate: float | None = field(
+        default=None,
+        metadata=option(
+            'Adam learning rate.', default_text='1e-3 for Allegro, 3e-4 for fine-tuning', name='lr'
+        ),
+    )
+    lr_patience: int = field(
+        default=10, metadata=option('Epochs without improvement before the learning rate is halved.')
+    )
+    batch_size: int = field(default=1, metadata=option('Frames per training batch.'))
+    ema_decay: float = field(
+        default=0.99,
+        metadata=option('Decay of the moving average of the weights (Allegro; 0.999: many frames).'),
+    )
     accelerator: str = 'auto'
-    from_potential: str | None = None
-    committee: int = 1
-    loss: str | None = None
-    huber_delta: float = 0.01
+    from_potential: str | None = field(
+        default=None,
+        metadata=option(
+            'Fine-tune this pretrained universal potential instead of training Allegro from scratch: sevennet-0 '
+            '(best measured on BaTiO3), sevennet-l3i5, sevennet-mf-0, chgnet-0.3.0 (weights from the installed '
+            'sevenn/chgnet packages, never downloaded).',
+            default_text='Allegro from scratch',
+            flag='--from',
+        ),
+    )
+    committee: int = field(
+        default=1,
+        metadata=option(
+            'Train K models (seeds and train/validation splits differ, one shared test set) -> '
+            'model.committee.zip, whose spread is the force uncertainty of mlip eval/relax/md; 1: one model.'
+        ),
+    )
+    loss: str | None = field(
+        default=None,
+        metadata=option(
+            'Fine-tuning loss: mse, or huber (threshold --huber-delta in eV/atom, eV/Å, eV/Å³).',
+            choices=('mse', 'huber'),
+            default_text="the route's",
+        ),
+    )
+    huber_delta: float = field(default=0.01, metadata=option('Huber threshold of the fine-tuning loss.'))
 
     def __post_init__(self) -> None:
         if self.model_size not in MODEL_SIZES:

@@ -27,6 +27,7 @@ import numpy as np
 from ase import Atoms
 
 from aiida_flexo.data import normalize_frame, write_frames
+from aiida_flexo.settings import option
 
 TEACHER_FRAMES_FILE = 'teacher_frames.xyz'
 REPORT_FILE = 'distill.json'
@@ -46,13 +47,24 @@ class SamplingSettings:
         seed: random seed (MD velocities and noise, perturbations).
     """
 
-    temperatures: tuple[float, ...] = (300.0, 600.0, 1000.0)
-    n_frames: int = 400
-    stride: int = 5
-    timestep_fs: float = 2.0
-    strain: float = 0.02
-    displacement: float = 0.05
-    seed: int = 0
+    # fields with metadata=option(...) are the user settings (`mlip sample`/`mlip distill` options, the
+    # flexo.mlip.sample parameters; aiida_flexo.settings)
+    temperatures: tuple[float, ...] = field(
+        default=(300.0, 600.0, 1000.0), metadata=option('MD temperatures, K, comma-separated.')
+    )
+    n_frames: int = field(
+        default=400,
+        metadata=option(
+            'Teacher-labelled frames in total (half MD, half random strains/displacements).', flag='--frames'
+        ),
+    )
+    stride: int = field(default=5, metadata=option('MD steps between kept frames.'))
+    timestep_fs: float = field(default=2.0, metadata=option('MD time step, fs.', flag='--timestep'))
+    strain: float = field(default=0.02, metadata=option('Largest random strain component.'))
+    displacement: float = field(
+        default=0.05, metadata=option('Standard deviation of the random atomic displacements, Å.')
+    )
+    seed: int = field(default=0, metadata=option('Seed of MD and perturbations.', flag='--sample-seed'))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'temperatures', tuple(float(t) for t in self.temperatures))

@@ -28,12 +28,43 @@ from ase.constraints import FixAtoms, FixCom
 
 from aiida_flexo.mlip.committee import frame_uncertainty
 from aiida_flexo.mlip.relax import check_structure, parse_fix
+from aiida_flexo.settings import option
 
 #: Thermostat names accepted by :func:`run_md`.
 THERMOSTATS = ('langevin', 'nose-hoover', 'npt', 'epitaxial')
 #: compressibility the ``epitaxial`` Berendsen barostat assumes (1/(150 GPa), a perovskite oxide), 1/GPa; it only sets
 #: how fast the out-of-plane length follows the stress, not where it ends
 EPITAXIAL_COMPRESSIBILITY_PER_GPA = 1.0 / 150.0
+
+
+@dataclass(frozen=True)
+class MDSettings:
+    """The MD settings a user sets (the ``mlip md`` options, the ``flexo.mlip.md`` parameters, the defaults of
+    :func:`run_md`); see :mod:`aiida_flexo.settings`."""
+
+    timestep_fs: float = field(default=1.0, metadata=option('Time step, fs.', flag='--timestep'))
+    thermostat: str = field(
+        default='langevin',
+        metadata=option(
+            'langevin / nose-hoover: NVT; npt: isotropic MTK barostat; epitaxial: in-plane lattice clamped (a film '
+            'on its substrate), out-of-plane free (Berendsen NPT along z).',
+            choices=THERMOSTATS,
+        ),
+    )
+    friction_per_fs: float = field(
+        default=0.01, metadata=option('Langevin friction, 1/fs.', flag='--friction')
+    )
+    tdamp_fs: float = field(
+        default=100.0, metadata=option('Nosé–Hoover (epitaxial: Berendsen) damping time, fs.', flag='--tdamp')
+    )
+    pressure_GPa: float = field(
+        default=0.0, metadata=option('npt / epitaxial target pressure, GPa.', flag='--pressure')
+    )
+    pdamp_fs: float = field(
+        default=1000.0, metadata=option('npt / epitaxial barostat damping time, fs.', flag='--pdamp')
+    )
+    stride: int = field(default=10, metadata=option('Steps between written frames.'))
+    seed: int = field(default=0, metadata=option('Seed of velocities and Langevin noise.'))
 
 
 class MDExplosionError(RuntimeError):
@@ -183,16 +214,16 @@ def run_md(
     calculator: Calculator,
     schedule: str | Sequence,
     *,
-    timestep_fs: float = 1.0,
-    thermostat: str = 'langevin',
-    friction_per_fs: float = 0.01,
-    tdamp_fs: float = 100.0,
-    pressure_GPa: float = 0.0,
-    pdamp_fs: float = 1000.0,
+    timestep_fs: float = MDSettings.timestep_fs,
+    thermostat: str = MDSettings.thermostat,
+    friction_per_fs: float = MDSettings.friction_per_fs,
+    tdamp_fs: float = MDSettings.tdamp_fs,
+    pressure_GPa: float = MDSettings.pressure_GPa,
+    pdamp_fs: float = MDSettings.pdamp_fs,
     trajectory: str | Path | None = None,
     stride: int = 1,
     fix=None,
-    seed: int = 0,
+    seed: int = MDSettings.seed,
     start_step: int = 0,
     append: bool = False,
     explosion_factor: float = 3.0,

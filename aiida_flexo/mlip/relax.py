@@ -21,9 +21,34 @@ from ase.constraints import FixAtoms
 from aiida_flexo.data.frames import check_structure  # shared with the GNN; md and the CLI import it from here
 from aiida_flexo.mlip.committee import frame_uncertainty
 from aiida_flexo.selection import parse_fix  # noqa: F401 (md, the CLI and the calcjobs import it from here)
+from aiida_flexo.settings import option
 
 #: Optimizer names accepted by :func:`relax` (case-insensitive) -> ase class path.
 OPTIMIZERS = {'FIRE': 'ase.optimize.FIRE', 'BFGS': 'ase.optimize.BFGS', 'LBFGS': 'ase.optimize.LBFGS'}
+
+
+#: the watchdog's default: stop when the largest free force has not fallen by STALL_GAIN for this many steps
+STALL_STEPS = 200
+STALL_GAIN = 0.01
+
+
+@dataclass(frozen=True)
+class RelaxSettings:
+    """The relaxation settings a user sets (the ``mlip relax`` options, the ``flexo.mlip.relax`` parameters, the
+    defaults of :func:`relax`); see :mod:`aiida_flexo.settings`."""
+
+    fmax: float = field(default=0.01, metadata=option('Force tolerance, eV/Å.'))
+    max_steps: int = field(default=500, metadata=option('Maximum optimizer steps.'))
+    optimizer: str = field(default='FIRE', metadata=option('ase optimizer.', choices=tuple(OPTIMIZERS)))
+    relax_cell: bool = field(
+        default=False, metadata=option('Also relax the cell (FrechetCellFilter, zero stress).')
+    )
+    stall_steps: int = field(
+        default=STALL_STEPS,
+        metadata=option(
+            'Watchdog: stop (exit status 3) when the largest force has not fallen by 1 % for this many steps; 0: off.'
+        ),
+    )
 
 
 class RelaxationError(RuntimeError):
@@ -32,11 +57,6 @@ class RelaxationError(RuntimeError):
 
 class _Stalled(Exception):
     """Raised inside the optimizer loop by the watchdog; :func:`relax` turns it into ``stalled``."""
-
-
-#: the watchdog's default: stop when the largest free force has not fallen by STALL_GAIN for this many steps
-STALL_STEPS = 200
-STALL_GAIN = 0.01
 
 
 @dataclass
@@ -151,13 +171,13 @@ def relax(
     calculator: Calculator,
     *,
     fix=None,
-    fmax: float = 0.01,
-    max_steps: int = 500,
-    optimizer: str = 'FIRE',
-    relax_cell: bool = False,
+    fmax: float = RelaxSettings.fmax,
+    max_steps: int = RelaxSettings.max_steps,
+    optimizer: str = RelaxSettings.optimizer,
+    relax_cell: bool = RelaxSettings.relax_cell,
     trajectory: str | Path | None = None,
     log: str | Path | None = None,
-    stall_steps: int | None = STALL_STEPS,
+    stall_steps: int | None = RelaxSettings.stall_steps,
 ) -> RelaxResult:
     """Relax ``atoms`` (not modified) with ``calculator``.
 

@@ -74,7 +74,7 @@ def test_killed_relaxation_continues_from_its_last_frame(relax_inputs, started_d
     assert (
         len(calcs) == 2 and node.exit_status == 401
     )  # killed, then continued until max_steps; out of iterations
-    assert calcs[0].exit_status == 300  # killed: the executable never wrote its status
+    assert calcs[0].exit_status == 400  # killed: the executable never wrote its status
     assert 'trajectory_file' in calcs[0].outputs
     assert calcs[1].inputs.restart_trajectory.uuid == calcs[0].outputs.trajectory_file.uuid
     # the restart starts where the killed run stopped, not from the input structure
@@ -84,7 +84,7 @@ def test_killed_relaxation_continues_from_its_last_frame(relax_inputs, started_d
     assert len(killed_frames) > 1
     second_frames = read_ase_trajectory(calcs[1].outputs.trajectory_file.get_content(mode='rb'))
     assert np.allclose(second_frames[0].positions, killed_frames[-1].positions, atol=1e-10)
-    assert calcs[1].exit_status == 303 and calcs[1].outputs.summary['n_steps'] == 300
+    assert calcs[1].exit_status == 403 and calcs[1].outputs.summary['n_steps'] == 300
     assert calcs[1].outputs.energy.value < killed_frames[-1].get_potential_energy()
     # the fixed Ba sublattice never moved, across both calculations
     final = calcs[1].outputs.relaxed_structure.get_ase()
@@ -99,7 +99,7 @@ def test_unconverged_relaxation_continues(relax_inputs, submit_and_await):
         MlipRelaxWorkChain, timeout=600, **relax_inputs({'fmax': 0.02, 'max_steps': 15, 'optimizer': 'BFGS'})
     )
     calcs = sorted((n for n in node.called if n.process_label == 'MlipRelaxCalculation'), key=lambda n: n.pk)
-    assert len(calcs) >= 2 and calcs[0].exit_status == 303  # not converged within 15 steps
+    assert len(calcs) >= 2 and calcs[0].exit_status == 403  # not converged within 15 steps
     assert calcs[0].outputs.summary['n_steps'] == 15
     assert calcs[1].inputs.restart_trajectory.uuid == calcs[0].outputs.trajectory_file.uuid
     if node.is_finished_ok:

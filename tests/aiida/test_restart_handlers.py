@@ -44,7 +44,7 @@ def gpaw_workchain(flexo_code):
     return make
 
 
-@pytest.mark.parametrize('status', [300, 120, 140])
+@pytest.mark.parametrize('status', [400, 120, 140])
 def test_gpaw_killed_reruns_from_its_finished_stages(gpaw_workchain, flexo_code, status):
     process = gpaw_workchain()
     node = calc_node(flexo_code, status, GPAW)
@@ -118,7 +118,7 @@ def _trajectory():
     return orm.SinglefileData(io.BytesIO(b'not read by the handler'), filename='relax.traj')
 
 
-@pytest.mark.parametrize('status', [300, 120, 140])
+@pytest.mark.parametrize('status', [400, 120, 140])
 def test_relaxation_killed_continues_from_its_trajectory(relax_workchain, flexo_code, status):
     node = calc_node(flexo_code, status, RELAX, outputs={'trajectory_file': _trajectory()})
     assert relax_workchain.handle_killed(node).exit_code.status == 0

@@ -267,7 +267,7 @@ def test_killed_md_continues_from_its_last_frame(run):
     assert md.is_finished_ok, describe(md)
     calcs = sorted((n for n in md.called if n.process_label == 'MlipMdCalculation'), key=lambda n: n.pk)
     assert len(calcs) == 2 and calcs[0].pk == run['killed'].pk
-    assert calcs[0].exit_status == 300  # killed: the executable never wrote its status
+    assert calcs[0].exit_status == 400  # killed: the executable never wrote its status
     assert calcs[1].inputs.restart_trajectory.uuid == calcs[0].outputs.trajectory_file.uuid
     killed_frames = read_ase_trajectory(calcs[0].outputs.trajectory_file.get_content(mode='rb'))
     continued = read_ase_trajectory(calcs[1].outputs.trajectory_file.get_content(mode='rb'))

@@ -97,12 +97,12 @@ def test_a_killed_training_resumes_from_its_folder(make_workchain, flexo_code):
     from aiida_flexo.workflows.train_restart import GnnTrainWorkChain
 
     process = make_workchain(GnnTrainWorkChain, {'epochs': 10})
-    for status in (300, 120, 140):  # no status file; aiida-core's out of walltime, node failure
+    for status in (400, 120, 140):  # no status file; aiida-core's out of walltime, node failure
         killed = calc_node(flexo_code, status, GNN)
         report = process.handle_killed(killed)
         assert report.exit_code.status == 0
         assert process.ctx.inputs.parent_folder.uuid == killed.outputs.remote_folder.uuid
-    orphan = calc_node(flexo_code, 300, GNN, remote=False)
+    orphan = calc_node(flexo_code, 400, GNN, remote=False)
     assert process.handle_killed(orphan).exit_code.status == 412
 
 
@@ -134,13 +134,13 @@ def _with_retrieved(node, files: dict[str, str]):
 def test_parser_keeps_the_scheduler_verdict(flexo_code):
     from aiida_flexo.calcjobs.gnn import GnnTrainParser
 
-    # out of walltime per the scheduler, no status file: the parser keeps 120 instead of its own 300
+    # out of walltime per the scheduler, no status file: the parser keeps 120 instead of its own 400
     node = _with_retrieved(calc_node(flexo_code, 120, GNN, remote=False), {'aiida.err': 'killed'})
     assert GnnTrainParser(node).parse().status == 120
-    # no scheduler verdict, no status file: killed (300), with the stderr
+    # no scheduler verdict, no status file: killed (400), with the stderr
     node = _with_retrieved(calc_node(flexo_code, 0, GNN, remote=False), {'aiida.err': 'Killed'})
     code = GnnTrainParser(node).parse()
-    assert code.status == 300 and 'Killed' in code.message
+    assert code.status == 400 and 'Killed' in code.message
     # a status file always wins: the executable's own verdict (here: failed with its message)
     status = '{"exit_status": 1, "message": "bad frames"}'
     node = _with_retrieved(calc_node(flexo_code, 120, GNN, remote=False), {'_flexo_status.json': status})

@@ -52,7 +52,7 @@ def test_killed_training_resumes_from_its_checkpoint(flexo_code, bto_frames, sta
         time.sleep(1)
     assert node.is_finished_ok, f'[{node.exit_status}] {node.exit_message}'
     calcs = sorted((n for n in node.called if n.process_label == 'GnnTrainCalculation'), key=lambda n: n.pk)
-    assert len(calcs) == 2 and calcs[0].exit_status == 300  # killed: no status file
+    assert len(calcs) == 2 and calcs[0].exit_status == 400  # killed: no status file
     second = calcs[1]
     assert second.inputs.parent_folder.uuid == first.outputs.remote_folder.uuid
     # the second job continued the first's epochs instead of starting over, and ran them all

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from aiida_flexo.cli.mlip import EXIT_MISSING_SPECIES, EXIT_NOT_CONVERGED, mlip
+from aiida_flexo.cli.mlip import mlip
 from aiida_flexo.mlip import MissingSpeciesError, ModelError, load_calculator, parse_fix, predict
+from aiida_flexo.mlip.exit_codes import MLIP_EXIT
 
 
 def test_training_outputs(tiny_training):
@@ -130,7 +131,7 @@ def test_relax_cli_fixed_sublattice_and_restart(tiny_model, tmp_path, make_bto):
             str(tmp_path / 'a.traj'),
         ],
     )
-    assert first.exit_code == EXIT_NOT_CONVERGED, first.output
+    assert first.exit_code == MLIP_EXIT.NOT_CONVERGED.status, first.output
     summary = json.loads((tmp_path / 'a.json').read_text())
     assert summary['converged'] is False and summary['n_steps'] == 2 and summary['exit_status'] == 3
     assert len(read(tmp_path / 'a.traj', ':')) == 3
@@ -150,7 +151,7 @@ def test_relax_cli_fixed_sublattice_and_restart(tiny_model, tmp_path, make_bto):
             str(tmp_path / 'b.traj'),
         ],
     )
-    assert second.exit_code in (0, EXIT_NOT_CONVERGED), second.output
+    assert second.exit_code in (0, MLIP_EXIT.NOT_CONVERGED.status), second.output
     relaxed = read(tmp_path / 'b.xyz')
     fixed = parse_fix('Ba', start)
     assert np.array_equal(relaxed.positions[fixed], start.positions[fixed])  # bit for bit through two runs
@@ -207,7 +208,7 @@ def test_cli_missing_species_exit_status(tiny_model, tmp_path, make_bto):
     result = CliRunner().invoke(
         mlip, ['relax', str(tiny_model), str(tmp_path / 'srtio3.xyz'), '--out', str(tmp_path / 'out.xyz')]
     )
-    assert result.exit_code == EXIT_MISSING_SPECIES
+    assert result.exit_code == MLIP_EXIT.MISSING_SPECIES.status
     assert "['Sr']" in result.output
     assert not (tmp_path / 'out.xyz').exists()
 
