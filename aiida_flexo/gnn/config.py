@@ -165,7 +165,7 @@ class TrainConfig:
             (minimum-image residuals, any branch per label), ``'fixed'`` (the labels are already on one
             single-valued branch, zero at centrosymmetric structures: plain residuals) or ``'perovskite-born'``
             (ABO3 frames: each label is first moved onto the branch closest to its Born-charge dipole,
-            :func:`aiida_flexo.textures.born.align_perovskite_dipoles`, then fitted as ``'fixed'``). Fixed branches
+            :func:`aiida_flexo.polarization.perovskite.align_perovskite_dipoles`, then fitted as ``'fixed'``). Fixed branches
             are needed when the polar dipoles of the cells come close to half a quantum (5-atom PbTiO3 cells):
             there a folded loss lets the network settle on wrapped branches.
         bec_estimator: ``'projected'`` (default: one backward pass per step with random sign projections of

@@ -580,7 +580,7 @@ def train(
             raise FramesError(f'{source}: {exc}') from exc
     frames, reference_offsets = share_reference_offsets(frames)
     if train_config.label_branches == 'perovskite-born':
-        from aiida_flexo.textures.born import align_perovskite_dipoles
+        from aiida_flexo.polarization.perovskite import align_perovskite_dipoles
 
         try:
             frames = align_perovskite_dipoles(frames)

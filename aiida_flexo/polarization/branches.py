@@ -118,7 +118,7 @@ def align_to_reference(
 ) -> np.ndarray:
     """Move each Berry-phase dipole onto the branch closest to a reference dipole of the same structure.
 
-    The reference (e.g. Born charges times displacements, :func:`aiida_flexo.textures.born.perovskite_born_dipole`)
+    The reference (e.g. Born charges times displacements, :func:`aiida_flexo.polarization.perovskite.perovskite_born_dipole`)
     only has to be closer to the right branch than half a quantum: the label ``d`` becomes ``d − q e R*`` with
     ``q e R*`` the lattice vector of quanta closest to ``d − reference``. Labels aligned this way are single-valued
     and can be fitted without folding (``TrainConfig(label_branches='fixed')``).

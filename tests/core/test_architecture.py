@@ -7,6 +7,8 @@
 3. Science packages do not import their siblings' private names (``from aiida_flexo.x import _y``), and ``flexo``
    (the μ machinery) does not import the model packages ``gnn``/``mlip`` at module level (it takes models as
    objects).
+4. The general packages (``gnn``, ``mlip``, ``polarization``) do not import the applications (``textures``,
+   ``flexo``) at all.
 """
 
 from __future__ import annotations
@@ -96,3 +98,13 @@ def test_no_private_names_cross_modules(path):
 def test_flexo_does_not_import_the_model_packages(path):
     bad = [m for m, _ in _module_level_imports(path) if m.startswith(('aiida_flexo.gnn', 'aiida_flexo.mlip'))]
     assert not bad, f'{path.relative_to(ROOT)} imports {bad} at module level: take the model as an argument'
+
+
+@pytest.mark.parametrize(
+    'path', _sources(CORE / 'gnn', CORE / 'mlip', CORE / 'polarization'), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_the_general_packages_do_not_import_the_applications(path):
+    """The models (``gnn``, ``mlip``) and the polarization conventions are general: they do not import the
+    applications built on them (``textures``: perovskite superlattices, ``flexo``: μ), even lazily."""
+    bad = [m for m, _ in _all_imports(path) if m.startswith(('aiida_flexo.textures', 'aiida_flexo.flexo'))]
+    assert not bad, f'{path.relative_to(ROOT)} imports {bad}: move what it needs to a general package'

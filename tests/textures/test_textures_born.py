@@ -57,7 +57,7 @@ from aiida_flexo.data import read_frames  # noqa: E402
 from aiida_flexo.polarization import align_to_reference  # noqa: E402
 from aiida_flexo.polarization.quanta import quantum_lattice  # noqa: E402
 from aiida_flexo.resources import bundled_path  # noqa: E402
-from aiida_flexo.textures.born import (  # noqa: E402
+from aiida_flexo.polarization.perovskite import (  # noqa: E402
     align_perovskite_dipoles,
     ideal_perovskite_sites,
     perovskite_born_dipole,
