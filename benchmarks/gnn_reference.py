@@ -115,8 +115,8 @@ def stage_pto_sto(args) -> dict:
     from aiida_flexo import units
     from aiida_flexo.data import read_frames
     from aiida_flexo.gnn.predict import DipolePredictor
-    from aiida_flexo.resources import pto_sto_frame_paths
     from aiida_flexo.polarization.perovskite import align_perovskite_dipoles
+    from aiida_flexo.resources import pto_sto_frame_paths
 
     sets = [read_frames(p, require=('dipole',)) for p in pto_sto_frame_paths()]
     frames = [a for s in sets for a in s]

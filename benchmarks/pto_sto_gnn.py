@@ -36,8 +36,8 @@ def main() -> None:
 
     from aiida_flexo.data import read_frames
     from aiida_flexo.gnn import TrainConfig, load_model, train
-    from aiida_flexo.resources import pto_sto_frame_paths
     from aiida_flexo.polarization.perovskite import LITERATURE_BORN_CHARGES
+    from aiida_flexo.resources import pto_sto_frame_paths
     from aiida_flexo.textures.superlattice import build_superlattice
 
     frames = []

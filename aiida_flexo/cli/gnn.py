@@ -28,11 +28,11 @@ def _model_config(out_dir: Path, settings: dict, resume: bool):
     Raises ``FileNotFoundError``/``ValueError`` (unreadable checkpoint, changed settings, bad values).
     """
     from aiida_flexo.gnn import GNNConfig
-    from aiida_flexo.gnn.training import CHECKPOINT_NAME, check_resume_config, read_checkpoint
+    from aiida_flexo.gnn.checkpoint import CHECKPOINT_NAME, check_resume_config, read_checkpoint
 
     if resume:
         path = out_dir / CHECKPOINT_NAME
-        check_resume_config(GNNConfig.from_dict(read_checkpoint(path)['model_config']), settings, path)
+        check_resume_config(GNNConfig.from_dict(read_checkpoint(path).model_config), settings, path)
         return None
     if 'cutoff' in settings and 'triplet_cutoff' not in settings:
         settings = dict(settings, triplet_cutoff=min(settings['cutoff'], GNNConfig().triplet_cutoff))

@@ -29,18 +29,18 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from ase import Atoms
 
 from aiida_flexo import units
-from aiida_flexo.atomic import atomic_path, torch_save, write_text
+from aiida_flexo.atomic import atomic_path, write_text
 from aiida_flexo.data import FramesError, Split, check_frames, frames_hash, has_label, make_split, species_of
+from aiida_flexo.gnn.checkpoint import CHECKPOINT_NAME, TrainingState, check_resume_config, read_checkpoint
 from aiida_flexo.gnn.config import GNNConfig, TrainConfig
 from aiida_flexo.gnn.graph import Graph, batch_graphs, build_graph
 from aiida_flexo.gnn.losses import born_charge_loss, error_metrics, fold_residuals
@@ -54,33 +54,8 @@ from aiida_flexo.gnn.reference import (
 )
 from aiida_flexo.polarization.reference import REFERENCE_BRANCH, align_to_references, has_reference_frame
 
-CHECKPOINT_NAME = 'checkpoint.pt'
-#: what a checkpoint must hold to resume from it
-CHECKPOINT_KEYS = (
-    'model',
-    'ema',
-    'n_steps',
-    'optimizer',
-    'scheduler',
-    'epoch',
-    'best_val',
-    'best_state',
-    'best_epoch',
-    'bad_epochs',
-    'history',
-    'elapsed',
-    'model_config',
-    'split',
-    'training_data_hash',
-)
-#: GNNConfig fields that training sets itself (a resumed run takes them from its checkpoint, whatever was given)
-TRAINING_SET_FIELDS = ('neighbour_norm', 'dipole_offset', 'label_offsets')
 #: a learned offset further than this (fraction of a quantum) from 0 or ½ is reported as a warning
 OFF_HALF_QUANTUM_WARNING = 0.02
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be resumed from (unreadable, incomplete, or other settings than those given)."""
 
 
 class TrainingDivergedError(RuntimeError):
@@ -450,52 +425,6 @@ def _public(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.startswith('_')}
 
 
-def read_checkpoint(path: str | Path, device: str = 'cpu') -> dict:
-    """The training state of ``path`` (``OUT/checkpoint.pt``) for ``--resume``.
-
-    Raises:
-        FileNotFoundError: no checkpoint there.
-        CheckpointError: the file cannot be read or lacks part of the state (a run killed while writing it).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'--resume: no checkpoint at {path}; start without --resume')
-    fix = 'start the training again with --overwrite instead of --resume, or into another --out folder'
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - torch and pickle raise many types for damaged files
-        reason = ' '.join(f'{type(exc).__name__}: {exc}'.split()).split('. ')[0][:160]  # its first sentence
-        raise CheckpointError(f'--resume: {path} cannot be read ({reason}); {fix}') from exc
-    missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
-    if missing:
-        raise CheckpointError(
-            f'--resume: {path} is not a complete gnn training checkpoint (no {", ".join(missing[:3])}); {fix}'
-        )
-    return checkpoint
-
-
-def check_resume_config(
-    checkpoint_config: GNNConfig, given: GNNConfig | Mapping[str, Any], path: str | Path
-) -> None:
-    """Raise :class:`CheckpointError` when given hyperparameters differ from the checkpoint's: a resumed run keeps
-    its architecture and cutoffs.
-
-    ``given``: a whole config (its ``species`` compared only when not empty; the fields training sets itself never)
-    or only the fields given explicitly (``{'cutoff': 4.0}``: the command-line options).
-    """
-    if isinstance(given, GNNConfig):
-        skip = set(TRAINING_SET_FIELDS) | ({'species'} if not given.species else set())
-        given = {key: value for key, value in given.as_dict().items() if key not in skip}
-    theirs = checkpoint_config.as_dict()
-    keys = [key for key, value in given.items() if theirs[key] != value]
-    if keys:
-        changed = '; '.join(f'{key} {theirs[key]!r} in the checkpoint, {given[key]!r} given' for key in keys)
-        raise CheckpointError(
-            f'--resume: {path} was trained with other settings ({changed}); resume without changing them, or '
-            'start a new run with --overwrite or another --out folder'
-        )
-
-
 def check_split(split: Split, fractions: Sequence[float], source: str = 'frames') -> None:
     """Raise :class:`FramesError` when a validation or test set with a positive fraction got no frame."""
     empty = [
@@ -525,43 +454,43 @@ def check_finite_loss(loss: torch.Tensor, epoch: int, step: int, lr: float, what
     )
 
 
-def train(
-    frames: Sequence[Atoms],
-    out_dir: str | Path,
-    model_config: GNNConfig | None = None,
-    train_config: TrainConfig | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    source: str = 'frames',
-    callback: Callable[[dict], None] | None = None,
-) -> TrainResult:
-    """Train a dipole GNN on labelled frames; write ``model.pt``, ``metrics.json``, ``split.json``, ``log.csv``.
+@dataclass
+class TrainingData:
+    """The frames of a training, checked, on their label branches and split, as model-ready samples.
 
-    Args:
-        frames: normalized frames (:func:`aiida_flexo.data.read_frames`) with ``dipole`` labels and, for the
-            Born-charge loss, ``born_charges``.
-        out_dir: output folder (created).
-        model_config: hyperparameters; ``species`` is filled from the frames when empty. On resume the
-            checkpoint's are used; given ones must equal them (except the fields training sets itself).
-        train_config: training settings.
-        resume: continue from ``out_dir/checkpoint.pt`` (same data, split and settings).
-        progress: show a progress bar (stderr).
-        source: name of the data in error messages.
-        callback: called with each epoch's log row.
-
-    Raises:
-        FramesError: missing or non-finite labels, non-periodic cells, unknown species, too few frames for the
-            split, or a cutoff shorter than the shortest interatomic distance.
-        CheckpointError: ``resume`` from an unreadable checkpoint, or with other hyperparameters than its own.
-        TrainingDivergedError: the loss became NaN or infinite (no model is saved).
+    ``val_set`` is the training set when there are no validation frames (the loss that picks the best model);
+    ``checkpoint`` is the state to resume from and ``initial`` the model to fine-tune, when given.
     """
-    from aiida_flexo.gnn.io import save_model
 
+    frames: list[Atoms]
+    samples: list[Sample]
+    split: Split
+    train_set: list[Sample]
+    val_set: list[Sample]
+    test_set: list[Sample]
+    bec_weight: float
+    fold: bool
+    data_hash: str
+    path_summary: dict
+    reference_offsets: dict[str, list[float]]
+    model_config: GNNConfig
+    checkpoint: TrainingState | None = None
+    initial: DipoleGNN | None = None
+
+
+def prepare_data(
+    frames: Sequence[Atoms],
+    out_dir: Path,
+    model_config: GNNConfig | None,
+    train_config: TrainConfig,
+    resume: bool,
+    source: str,
+) -> TrainingData:
+    """Check the frames, put their labels on a branch (``train_config.label_branches``, decided here when
+    ``None``), read the checkpoint (``resume``) or make the split, and build the samples; writes ``split.json``
+    once every check passed (a refused run leaves ``out_dir`` empty). Raises as :func:`train`."""
     given_config = model_config
     model_config = copy.deepcopy(model_config) if model_config is not None else GNNConfig()
-    train_config = copy.deepcopy(train_config) if train_config is not None else TrainConfig()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     check_frames(frames, require=('dipole',), source=source)
     data_hash = frames_hash(frames)
     path_summary: dict = {}
@@ -602,27 +531,23 @@ def train(
             f'{source}: --bec-weight {bec_weight} needs Born charges in every frame, but frame(s) '
             f'{missing[:10]} have no "born_charges"; label them or train with --bec-weight 0'
         )
-    if train_config.threads:
-        torch.set_num_threads(int(train_config.threads))
     device = train_config.device
-
     checkpoint_path = out_dir / CHECKPOINT_NAME
     checkpoint = None
     if resume:
         checkpoint = read_checkpoint(checkpoint_path, device)
-        if checkpoint['training_data_hash'] != data_hash:
+        if checkpoint.training_data_hash != data_hash:
             raise FramesError(
-                f'--resume: {checkpoint_path} was trained on other data (hash {checkpoint["training_data_hash"][:12]}'
+                f'--resume: {checkpoint_path} was trained on other data (hash {checkpoint.training_data_hash[:12]}'
                 f' ≠ {data_hash[:12]}); use the same DATA file or start a new --out folder'
             )
-        model_config = GNNConfig.from_dict(checkpoint['model_config'])
+        model_config = GNNConfig.from_dict(checkpoint.model_config)
         if given_config is not None:
             check_resume_config(model_config, given_config, checkpoint_path)
-        split = Split(**{k: tuple(v) if k != 'seed' else v for k, v in checkpoint['split'].items()})
+        split = Split(**{k: tuple(v) if k != 'seed' else v for k, v in checkpoint.split.items()})
     else:
         split = make_split(len(frames), train_config.fractions, seed=train_config.seed)
         check_split(split, train_config.fractions, source)
-
     initial = None
     if train_config.init_model and checkpoint is None:
         from aiida_flexo.gnn.io import read_model_file
@@ -631,39 +556,79 @@ def train(
         model_config = initial.config
         check_frames(frames, source=source, species=model_config.species)
     samples = make_samples(frames, model_config, device=device, source=source, fold=fold)
-    # written only once the frames passed every check: a refused run leaves its --out folder empty
     split.to_json(out_dir / 'split.json')
     train_set = [samples[i] for i in split.train]
-    val_set = [samples[i] for i in split.val] or train_set
-    test_set = [samples[i] for i in split.test]
+    return TrainingData(
+        frames=list(frames),
+        samples=samples,
+        split=split,
+        train_set=train_set,
+        val_set=[samples[i] for i in split.val] or train_set,
+        test_set=[samples[i] for i in split.test],
+        bec_weight=bec_weight,
+        fold=fold,
+        data_hash=data_hash,
+        path_summary=path_summary,
+        reference_offsets=reference_offsets,
+        model_config=model_config,
+        checkpoint=checkpoint,
+        initial=initial,
+    )
 
-    if checkpoint is None and initial is None:
+
+def start_model(data: TrainingData, train_config: TrainConfig) -> tuple[DipoleGNN, dict]:
+    """The model a new run starts from (seeded weights, calibrated standardisation, the least-squares bond-charge
+    part and the labels' reference offsets; or the ``init_model`` to fine-tune), and the bond-charge fit's
+    summary. A resumed run loads its checkpoint over it."""
+    new = data.checkpoint is None and data.initial is None
+    model_config = data.model_config
+    if new:
         model_config.neighbour_norm = float(
-            np.mean([s.graph.n_edges / s.graph.n_atoms for s in train_set]) if train_set else 16.0
+            np.mean([s.graph.n_edges / s.graph.n_atoms for s in data.train_set]) if data.train_set else 16.0
         )
     torch.manual_seed(train_config.seed)
-    model = DipoleGNN(model_config).to(device)
+    model = DipoleGNN(model_config).to(train_config.device)
     init_parameters(model, seed=train_config.seed)
-    bond_summary = {}
-    if initial is not None:
-        model.load_state_dict(initial.state_dict())
-    elif checkpoint is None:
-        model.calibrate([s.graph for s in train_set[:16]])
-    if checkpoint is None and initial is None and train_config.fit_bond_model:
+    bond_summary: dict = {}
+    if data.initial is not None:
+        model.load_state_dict(data.initial.state_dict())
+    elif data.checkpoint is None:
+        model.calibrate([s.graph for s in data.train_set[:16]])
+    if new and train_config.fit_bond_model:
         bond_summary = fit_bond_model(
             model,
-            train_set,
+            data.train_set,
             train_config.dipole_weight,
-            bec_weight,
+            data.bec_weight,
             rcond=train_config.bond_rcond,
             choose_offset=train_config.reference_offset != 'zero',
-            fold=fold,
+            fold=data.fold,
         )
         if train_config.reference_offset == 'learned':  # one global offset, refined with the weights
             model.config.label_offsets = {}
-    if checkpoint is None and initial is None:
-        model.config.label_offsets.update(reference_offsets)
-    model_config = model.config
+    if new:
+        model.config.label_offsets.update(data.reference_offsets)
+    return model, bond_summary
+
+
+@dataclass
+class Optimisation:
+    """The model being trained, its moving average (validated and returned), Adam and the plateau scheduler."""
+
+    model: DipoleGNN
+    ema: DipoleGNN
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    n_steps: int = 0
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]['lr'])
+
+
+def make_optimisation(model: DipoleGNN, train_config: TrainConfig) -> Optimisation:
+    """Adam (the bond coefficients at ``bond_lr_factor`` × the learning rate), reduce-on-plateau, and the EMA copy
+    (a copy of the weights when ``ema_decay`` = 0)."""
     network = [
         p for name, p in model.named_parameters() if name not in ('bond_coefficients', 'dipole_offset')
     ]
@@ -671,132 +636,205 @@ def train(
         {'params': network},
         {'params': [model.bond_coefficients], 'lr': train_config.lr * train_config.bond_lr_factor},
     ]
-    optimizer = torch.optim.Adam(
-        groups,
-        lr=train_config.lr,
-        weight_decay=train_config.weight_decay,
-    )
+    optimizer = torch.optim.Adam(groups, lr=train_config.lr, weight_decay=train_config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
         factor=train_config.lr_factor,
         patience=train_config.lr_patience,
         min_lr=train_config.min_lr,
     )
-    ema = copy.deepcopy(
-        model
-    )  # the averaged model (validated, returned); a copy of the weights when ema_decay = 0
+    ema = copy.deepcopy(model)
     for parameter in ema.parameters():
         parameter.requires_grad_(False)
-    n_steps = 0
-    history: list[dict] = []
-    start_epoch = 0
-    best_val = math.inf
-    best_state = copy.deepcopy(model.state_dict())
-    best_epoch = -1
-    bad_epochs = 0
-    elapsed_before = 0.0
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint['model'])
-        ema.load_state_dict(checkpoint['ema'])
-        n_steps = checkpoint['n_steps']
-        optimizer.load_state_dict(checkpoint['optimizer'])
-        scheduler.load_state_dict(checkpoint['scheduler'])
-        history = checkpoint['history']
-        start_epoch = checkpoint['epoch'] + 1
-        best_val = checkpoint['best_val']
-        best_state = checkpoint['best_state']
-        best_epoch = checkpoint['best_epoch']
-        bad_epochs = checkpoint['bad_epochs']
-        elapsed_before = checkpoint['elapsed']
-        bond_summary = checkpoint.get('bond_summary', {})
+    return Optimisation(model, ema, optimizer, scheduler)
 
-    def val_loss() -> tuple[float, dict]:
-        total, parts = 0.0, {'dipole_mse': 0.0, 'bec_mse': 0.0}
-        for k in range(0, len(val_set), train_config.batch_size):
-            batch = val_set[k : k + train_config.batch_size]
-            loss, p = batch_loss(
-                ema, batch, train_config.dipole_weight, bec_weight, create_graph=False, fold=fold
+
+def validation_loss(
+    model: DipoleGNN, samples: Sequence[Sample], train_config: TrainConfig, bec_weight: float, fold: bool
+) -> tuple[float, dict]:
+    """The loss of ``model`` on ``samples`` and its parts (dipole and Born-charge MSE), frame-weighted means."""
+    total, parts = 0.0, {'dipole_mse': 0.0, 'bec_mse': 0.0}
+    for k in range(0, len(samples), train_config.batch_size):
+        batch = samples[k : k + train_config.batch_size]
+        loss, p = batch_loss(
+            model, batch, train_config.dipole_weight, bec_weight, create_graph=False, fold=fold
+        )
+        total += float(loss.detach()) * len(batch)
+        for key in parts:
+            parts[key] += p[key] * len(batch)
+    n = len(samples)
+    return total / n, {k: v / n for k, v in parts.items()}
+
+
+def train_epoch(
+    opt: Optimisation,
+    train_set: Sequence[Sample],
+    train_config: TrainConfig,
+    bec_weight: float,
+    fold: bool,
+    epoch: int,
+) -> tuple[float, dict]:
+    """One pass over the training frames in a seeded order (one optimiser step per batch, the EMA updated after
+    each); the sums over frames of the loss and its parts. Raises :class:`TrainingDivergedError` on NaN."""
+    opt.model.train()
+    order = np.random.default_rng(train_config.seed * 100003 + epoch).permutation(len(train_set))
+    total, sums = 0.0, {'dipole_mse': 0.0, 'bec_mse': 0.0}
+    for k in range(0, len(order), train_config.batch_size):
+        batch = [train_set[i] for i in order[k : k + train_config.batch_size]]
+        opt.optimizer.zero_grad(set_to_none=True)
+        signs = None
+        if train_config.bec_estimator == 'projected' and bec_weight > 0:
+            generator = torch.Generator().manual_seed(train_config.seed * 1_000_003 + epoch * 10_007 + k)
+            signs = (torch.randint(0, 2, (len(batch), 3), generator=generator) * 2 - 1).to(
+                train_config.device
             )
-            total += float(loss.detach()) * len(batch)
-            for key in parts:
-                parts[key] += p[key] * len(batch)
-        n = len(val_set)
-        return total / n, {k: v / n for k, v in parts.items()}
+        loss, parts = batch_loss(
+            opt.model,
+            batch,
+            train_config.dipole_weight,
+            bec_weight,
+            create_graph=True,
+            bec_projection=signs,
+            fold=fold,
+        )
+        check_finite_loss(loss, epoch, opt.n_steps + 1, opt.lr)
+        loss.backward()
+        opt.optimizer.step()
+        opt.n_steps += 1
+        decay = min(train_config.ema_decay, (1.0 + opt.n_steps) / (10.0 + opt.n_steps))
+        with torch.no_grad():
+            for averaged, current in zip(opt.ema.parameters(), opt.model.parameters()):
+                averaged.lerp_(current, 1.0 - decay)
+        total += float(loss.detach()) * len(batch)
+        for key in sums:
+            sums[key] += parts[key] * len(batch)
+    return total, sums
 
-    if checkpoint is None:  # the starting point (bond-charge model) is the first candidate for the best model
-        ema.eval()
-        best_val, _ = val_loss()
-        best_state = copy.deepcopy(ema.state_dict())
+
+def refine_learned_offset(opt: Optimisation, train_set: Sequence[Sample]) -> None:
+    """``reference_offset='learned'``: the least-squares offset of the averaged model on the training frames,
+    copied to the trained model."""
+    predicted, _ = predict_samples(opt.ema, train_set, with_bec=False)
+    labels = np.stack([s.dipole.cpu().numpy() for s in train_set])
+    cells = np.stack([s.cell for s in train_set])
+    shifted = labels - offset_dipoles(opt.ema, train_set)
+    residuals = dipole_residuals(
+        torch.as_tensor(predicted - shifted),
+        cells,
+        np.array([s.charge_quantum for s in train_set]),
+        _fold_mask(train_set),
+    ).numpy()
+    update_reference_offset(opt.ema, residuals, cells)
+    with torch.no_grad():
+        opt.model.dipole_offset.copy_(opt.ema.dipole_offset)
+
+
+def _stop_reason(opt: Optimisation, train_config: TrainConfig, bad_epochs: int, elapsed: float) -> str | None:
+    if bad_epochs >= train_config.patience:
+        return 'early stopping'
+    if opt.lr <= train_config.min_lr * (1 + 1e-9) and bad_epochs >= train_config.lr_patience:
+        return 'minimum learning rate'
+    if train_config.max_time is not None and elapsed >= train_config.max_time:
+        return 'max time'
+    return None
+
+
+def train(
+    frames: Sequence[Atoms],
+    out_dir: str | Path,
+    model_config: GNNConfig | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    source: str = 'frames',
+    callback: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train a dipole GNN on labelled frames; write ``model.pt``, ``metrics.json``, ``split.json``, ``log.csv``.
+
+    The steps: :func:`prepare_data` (checks, branches, split), :func:`start_model` (the linear bond-charge start),
+    :func:`make_optimisation`, then per epoch :func:`train_epoch`, :func:`validation_loss` of the averaged model
+    and a :class:`~aiida_flexo.gnn.checkpoint.TrainingState` written atomically; at the end
+    :func:`training_metrics` and :func:`write_training_outputs`.
+
+    Args:
+        frames: normalized frames (:func:`aiida_flexo.data.read_frames`) with ``dipole`` labels and, for the
+            Born-charge loss, ``born_charges``.
+        out_dir: output folder (created).
+        model_config: hyperparameters; ``species`` is filled from the frames when empty. On resume the
+            checkpoint's are used; given ones must equal them (except the fields training sets itself).
+        train_config: training settings.
+        resume: continue from ``out_dir/checkpoint.pt`` (same data, split and settings).
+        progress: show a progress bar (stderr).
+        source: name of the data in error messages.
+        callback: called with each epoch's log row.
+
+    Raises:
+        FramesError: missing or non-finite labels, non-periodic cells, unknown species, too few frames for the
+            split, or a cutoff shorter than the shortest interatomic distance.
+        CheckpointError: ``resume`` from an unreadable checkpoint, or with other hyperparameters than its own.
+        TrainingDivergedError: the loss became NaN or infinite (no model is saved).
+    """
+    train_config = copy.deepcopy(train_config) if train_config is not None else TrainConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(frames, out_dir, model_config, train_config, resume, source)
+    if train_config.threads:
+        torch.set_num_threads(int(train_config.threads))
+    model, bond_summary = start_model(data, train_config)
+    opt = make_optimisation(model, train_config)
+    checkpoint = data.checkpoint
+    history: list[dict] = []
+    start_epoch, best_epoch, bad_epochs, elapsed_before = 0, -1, 0, 0.0
+    if checkpoint is not None:
+        opt.model.load_state_dict(checkpoint.model)
+        opt.ema.load_state_dict(checkpoint.ema)
+        opt.n_steps = checkpoint.n_steps
+        opt.optimizer.load_state_dict(checkpoint.optimizer)
+        opt.scheduler.load_state_dict(checkpoint.scheduler)
+        history = checkpoint.history
+        start_epoch = checkpoint.epoch + 1
+        best_val, best_state = checkpoint.best_val, checkpoint.best_state
+        best_epoch, bad_epochs = checkpoint.best_epoch, checkpoint.bad_epochs
+        elapsed_before = checkpoint.elapsed
+        bond_summary = checkpoint.bond_summary
+    else:  # the starting point (bond-charge model) is the first candidate for the best model
+        opt.ema.eval()
+        best_val, _ = validation_loss(opt.ema, data.val_set, train_config, data.bec_weight, data.fold)
+        best_state = copy.deepcopy(opt.ema.state_dict())
     started = time.perf_counter()
     stop_reason = 'epochs'
-    epochs = range(start_epoch, train_config.epochs)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=train_config.epochs, initial=start_epoch, desc='gnn train', unit='epoch', leave=True)
-    for epoch in epochs:
+    for epoch in range(start_epoch, train_config.epochs):
         t0 = time.perf_counter()
-        model.train()
-        order = np.random.default_rng(train_config.seed * 100003 + epoch).permutation(len(train_set))
-        train_total, train_parts = 0.0, {'dipole_mse': 0.0, 'bec_mse': 0.0}
-        for k in range(0, len(order), train_config.batch_size):
-            batch = [train_set[i] for i in order[k : k + train_config.batch_size]]
-            optimizer.zero_grad(set_to_none=True)
-            signs = None
-            if train_config.bec_estimator == 'projected' and bec_weight > 0:
-                generator = torch.Generator().manual_seed(train_config.seed * 1_000_003 + epoch * 10_007 + k)
-                signs = (torch.randint(0, 2, (len(batch), 3), generator=generator) * 2 - 1).to(device)
-            loss, parts = batch_loss(
-                model,
-                batch,
-                train_config.dipole_weight,
-                bec_weight,
-                create_graph=True,
-                bec_projection=signs,
-                fold=fold,
+        train_total, train_sums = train_epoch(
+            opt, data.train_set, train_config, data.bec_weight, data.fold, epoch
+        )
+        opt.ema.eval()
+        if train_config.reference_offset == 'learned':
+            refine_learned_offset(opt, data.train_set)
+        v_loss, v_parts = validation_loss(opt.ema, data.val_set, train_config, data.bec_weight, data.fold)
+        check_finite_loss(torch.tensor(v_loss), epoch, opt.n_steps, opt.lr, 'validation')
+        opt.scheduler.step(v_loss)
+        if v_loss < best_val:
+            best_val, best_state, best_epoch, bad_epochs = (
+                v_loss,
+                copy.deepcopy(opt.ema.state_dict()),
+                epoch,
+                0,
             )
-            check_finite_loss(loss, epoch, n_steps + 1, optimizer.param_groups[0]['lr'])
-            loss.backward()
-            optimizer.step()
-            n_steps += 1
-            decay = min(train_config.ema_decay, (1.0 + n_steps) / (10.0 + n_steps))
-            with torch.no_grad():
-                for averaged, current in zip(ema.parameters(), model.parameters()):
-                    averaged.lerp_(current, 1.0 - decay)
-            train_total += float(loss.detach()) * len(batch)
-            for key in train_parts:
-                train_parts[key] += parts[key] * len(batch)
-        ema.eval()
-        if train_config.reference_offset == 'learned':  # least-squares offset of the averaged model
-            predicted, _ = predict_samples(ema, train_set, with_bec=False)
-            labels = np.stack([s.dipole.cpu().numpy() for s in train_set])
-            cells = np.stack([s.cell for s in train_set])
-            shifted = labels - offset_dipoles(ema, train_set)
-            residuals = dipole_residuals(
-                torch.as_tensor(predicted - shifted),
-                cells,
-                np.array([s.charge_quantum for s in train_set]),
-                _fold_mask(train_set),
-            ).numpy()
-            update_reference_offset(ema, residuals, cells)
-            with torch.no_grad():
-                model.dipole_offset.copy_(ema.dipole_offset)
-        v_loss, v_parts = val_loss()
-        check_finite_loss(torch.tensor(v_loss), epoch, n_steps, optimizer.param_groups[0]['lr'], 'validation')
-        scheduler.step(v_loss)
-        improved = v_loss < best_val
-        if improved:
-            best_val, best_state, best_epoch, bad_epochs = v_loss, copy.deepcopy(ema.state_dict()), epoch, 0
         else:
             bad_epochs += 1
-        n_train = max(len(train_set), 1)
+        n_train = max(len(data.train_set), 1)
         row = {
             'epoch': epoch,
-            'lr': optimizer.param_groups[0]['lr'],
+            'lr': opt.lr,
             'train_loss': train_total / n_train,
-            'train_dipole_rmse_eA': math.sqrt(train_parts['dipole_mse'] / n_train),
-            'train_bec_rmse_e': math.sqrt(train_parts['bec_mse'] / n_train),
+            'train_dipole_rmse_eA': math.sqrt(train_sums['dipole_mse'] / n_train),
+            'train_bec_rmse_e': math.sqrt(train_sums['bec_mse'] / n_train),
             'val_loss': v_loss,
             'val_dipole_rmse_eA': math.sqrt(v_parts['dipole_mse']),
             'val_bec_rmse_e': math.sqrt(v_parts['bec_mse']),
@@ -806,68 +844,72 @@ def train(
         history.append(row)
         _write_log(out_dir / 'log.csv', history)
         elapsed = elapsed_before + time.perf_counter() - started
-        torch_save(  # atomic: a SIGTERM here leaves the previous checkpoint, never a truncated one
-            {
-                'model': model.state_dict(),
-                'ema': ema.state_dict(),
-                'n_steps': n_steps,
-                'optimizer': optimizer.state_dict(),
-                'scheduler': scheduler.state_dict(),
-                'epoch': epoch,
-                'best_val': best_val,
-                'best_state': best_state,
-                'best_epoch': best_epoch,
-                'bad_epochs': bad_epochs,
-                'history': history,
-                'elapsed': elapsed,
-                'model_config': model_config.as_dict(),
-                'train_config': asdict(train_config),
-                'split': split.as_dict(),
-                'training_data_hash': data_hash,
-                'bond_summary': bond_summary,
-            },
-            checkpoint_path,
-        )
+        TrainingState(
+            model=opt.model.state_dict(),
+            ema=opt.ema.state_dict(),
+            n_steps=opt.n_steps,
+            optimizer=opt.optimizer.state_dict(),
+            scheduler=opt.scheduler.state_dict(),
+            epoch=epoch,
+            best_val=best_val,
+            best_state=best_state,
+            best_epoch=best_epoch,
+            bad_epochs=bad_epochs,
+            history=history,
+            elapsed=elapsed,
+            model_config=opt.model.config.as_dict(),
+            train_config=asdict(train_config),
+            split=data.split.as_dict(),
+            training_data_hash=data.data_hash,
+            bond_summary=bond_summary,
+        ).save(out_dir / CHECKPOINT_NAME)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(
                 val_d=f'{row["val_dipole_rmse_eA"]:.4f}',
                 val_z=f'{row["val_bec_rmse_e"]:.4f}',
-                lr=f'{row["lr"]:.1e}',
+                lr=f'{opt.lr:.1e}',
             )
         if callback is not None:
             callback(row)
-        if bad_epochs >= train_config.patience:
-            stop_reason = 'early stopping'
-            break
-        if (
-            optimizer.param_groups[0]['lr'] <= train_config.min_lr * (1 + 1e-9)
-            and bad_epochs >= train_config.lr_patience
-        ):
-            stop_reason = 'minimum learning rate'
-            break
-        if train_config.max_time is not None and elapsed >= train_config.max_time:
-            stop_reason = 'max time'
+        reason = _stop_reason(opt, train_config, bad_epochs, elapsed)
+        if reason is not None:
+            stop_reason = reason
             break
     if bar is not None:
         bar.close()
-    wall_time = elapsed_before + time.perf_counter() - started
+    model = opt.model
     model.load_state_dict(best_state)
     model.eval()
     model.dipole_offset.requires_grad_(False)
     model.config.dipole_offset = [float(x) for x in model.dipole_offset.detach().cpu()]
-
-    metrics: dict = {
-        'n_frames': len(frames),
-        'n_train': len(split.train),
-        'n_val': len(split.val),
-        'n_test': len(split.test),
+    run = {
         'epochs_run': len(history),
         'resumed_from_epoch': start_epoch if checkpoint is not None else None,
         'best_epoch': best_epoch,
         'stop_reason': stop_reason,
-        'train_wall_time_s': wall_time,
-        'bec_weight': bec_weight,
+        'train_wall_time_s': elapsed_before + time.perf_counter() - started,
+    }
+    metrics, evaluations = training_metrics(model, data, train_config, run, bond_summary)
+    write_training_outputs(out_dir, model, data, metrics, evaluations)
+    return TrainResult(
+        model=model, split=data.split, metrics=metrics, history=history, training_data_hash=data.data_hash
+    )
+
+
+def training_metrics(
+    model: DipoleGNN, data: TrainingData, train_config: TrainConfig, run: dict, bond_summary: dict
+) -> tuple[dict, dict]:
+    """``metrics.json`` of a finished training (the run's figures ``run``, the settings, the errors per subset,
+    the spontaneous polarization, the warnings, which are also issued) and the per-subset evaluations."""
+    split = data.split
+    metrics: dict = {
+        'n_frames': len(data.frames),
+        'n_train': len(split.train),
+        'n_val': len(split.val),
+        'n_test': len(split.test),
+        **run,
+        'bec_weight': data.bec_weight,
         'dipole_offset_fractional': model.config.dipole_offset,
         'label_offsets': model.config.label_offsets,
         'reference_offset': train_config.reference_offset,
@@ -875,42 +917,53 @@ def train(
         'dipole_weight': train_config.dipole_weight,
         'n_parameters': model.n_parameters(),
         **bond_summary,
-        'training_data_hash': data_hash,
+        'training_data_hash': data.data_hash,
         'units': {'dipole': 'e·Å', 'bec': 'e', 'time': 's'},
     }
     evaluations = {}
-    for name, subset in (('train', train_set), ('val', [samples[i] for i in split.val]), ('test', test_set)):
-        evaluations[name] = evaluate_samples(model, subset, fold=fold)
+    subsets = (
+        ('train', data.train_set),
+        ('val', [data.samples[i] for i in split.val]),
+        ('test', data.test_set),
+    )
+    for name, subset in subsets:
+        evaluations[name] = evaluate_samples(model, subset, fold=data.fold)
         for key, value in _public(evaluations[name]).items():
             metrics[f'{name}_{key}'] = value
-    metrics['spontaneous_polarization'] = spontaneous_polarization_report(model, frames, path_summary)
-    metrics['warnings'] = offset_warnings(model, train_set, train_config.reference_offset)
-    metrics['label_mean_deviation_eA'] = label_mean_deviation(samples)
+    metrics['spontaneous_polarization'] = spontaneous_polarization_report(
+        model, data.frames, data.path_summary
+    )
+    metrics['warnings'] = offset_warnings(model, data.train_set, train_config.reference_offset)
+    metrics['label_mean_deviation_eA'] = label_mean_deviation(data.samples)
     metrics['warnings'] += learned_little_warnings(metrics)
     for message in metrics['warnings']:
-        warnings.warn(message, stacklevel=2)
-    metrics['model_config'] = model_config.as_dict()
+        warnings.warn(message, stacklevel=3)
+    metrics['model_config'] = model.config.as_dict()
     metrics['train_config'] = asdict(train_config)
+    return metrics, evaluations
+
+
+def write_training_outputs(
+    out_dir: Path, model: DipoleGNN, data: TrainingData, metrics: dict, evaluations: dict
+) -> None:
+    """``metrics.json``, ``model.pt`` and the parity plot (a failed plot is noted, never loses the model)."""
+    from aiida_flexo.gnn.io import save_model
+
     write_text(out_dir / 'metrics.json', json.dumps(metrics, indent=2))
     save_model(
         out_dir / 'model.pt',
         model,
-        training_data_hash=data_hash,
-        split=split,
+        training_data_hash=data.data_hash,
+        split=data.split,
         metrics=_public_metrics(metrics),
     )
     try:
         from aiida_flexo.gnn.plots import parity_plot
 
-        parity = evaluations['test'] if split.test else evaluations['val']
-        parity_plot(
-            out_dir / 'parity.png', parity, title=f'dipole GNN, {"test" if split.test else "val"} set'
-        )
+        held_out = 'test' if data.split.test else 'val'
+        parity_plot(out_dir / 'parity.png', evaluations[held_out], title=f'dipole GNN, {held_out} set')
     except Exception as exc:  # noqa: BLE001 - the plot must not lose a finished training
         (out_dir / 'parity.error.txt').write_text(f'parity plot failed: {type(exc).__name__}: {exc}\n')
-    return TrainResult(
-        model=model, split=split, metrics=metrics, history=history, training_data_hash=data_hash
-    )
 
 
 def share_reference_offsets(frames: Sequence[Atoms]) -> tuple[list[Atoms], dict[str, list[float]]]:

@@ -78,5 +78,3 @@ def undistorted_superlattice(superlattice: Superlattice) -> Superlattice:
     if rebuilt.layer_materials != list(superlattice.layer_materials):
         raise ValueError('cannot rebuild the undistorted reference of this superlattice: pass reference=')
     return rebuilt
-
-

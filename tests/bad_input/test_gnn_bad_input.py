@@ -329,7 +329,7 @@ def test_resume_from_a_truncated_checkpoint_names_the_file(root, run_copy):
 
 
 def test_a_run_killed_while_saving_keeps_the_previous_checkpoint(root, run_copy, monkeypatch):
-    from aiida_flexo.gnn.training import read_checkpoint
+    from aiida_flexo.gnn.checkpoint import read_checkpoint
 
     before = {name: digest(run_copy / name) for name in ('checkpoint.pt', 'log.csv', 'model.pt')}
     original = torch.save
@@ -346,6 +346,6 @@ def test_a_run_killed_while_saving_keeps_the_previous_checkpoint(root, run_copy,
     assert isinstance(result.exception, KeyboardInterrupt) or result.exit_code != 0
     assert digest(run_copy / 'checkpoint.pt') == before['checkpoint.pt'], 'the old checkpoint is intact'
     assert digest(run_copy / 'model.pt') == before['model.pt']
-    assert read_checkpoint(run_copy / 'checkpoint.pt')['epoch'] == 0
+    assert read_checkpoint(run_copy / 'checkpoint.pt').epoch == 0
     assert (run_copy / 'log.csv').stat().st_size > 0
     assert not list(run_copy.glob('.*.part')), 'no temporary file is left'

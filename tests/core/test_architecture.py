@@ -101,7 +101,9 @@ def test_flexo_does_not_import_the_model_packages(path):
 
 
 @pytest.mark.parametrize(
-    'path', _sources(CORE / 'gnn', CORE / 'mlip', CORE / 'polarization'), ids=lambda p: str(p.relative_to(ROOT))
+    'path',
+    _sources(CORE / 'gnn', CORE / 'mlip', CORE / 'polarization'),
+    ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_the_general_packages_do_not_import_the_applications(path):
     """The models (``gnn``, ``mlip``) and the polarization conventions are general: they do not import the

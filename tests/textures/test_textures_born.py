@@ -55,13 +55,13 @@ def test_missing_material_is_named():
 # ------------------------------------------------------------------ the Born-charge branch of Berry-phase labels
 from aiida_flexo.data import read_frames  # noqa: E402
 from aiida_flexo.polarization import align_to_reference  # noqa: E402
-from aiida_flexo.polarization.quanta import quantum_lattice  # noqa: E402
-from aiida_flexo.resources import bundled_path  # noqa: E402
 from aiida_flexo.polarization.perovskite import (  # noqa: E402
     align_perovskite_dipoles,
     ideal_perovskite_sites,
     perovskite_born_dipole,
 )
+from aiida_flexo.polarization.quanta import quantum_lattice  # noqa: E402
+from aiida_flexo.resources import bundled_path  # noqa: E402
 
 
 def test_ideal_sites_of_a_translated_distorted_superlattice():
