@@ -130,23 +130,29 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
     def get_builder_from_protocol(
         cls,
         code: orm.AbstractCode,
-        structure: orm.StructureData,
-        dipole_model: orm.SinglefileData,
+        structure: orm.StructureData | None,
+        dipole_model: orm.SinglefileData | None,
         mlip_model: orm.SinglefileData | None = None,
         protocol: str | None = None,
         overrides: dict | None = None,
         options: dict | None = None,
+        relax: bool | None = None,
     ):
         """A builder with the inputs of ``protocol`` (fast / moderate / precise) and ``overrides`` on top.
 
         Args:
             code: the ``aiida-flexo`` code used for the relaxation and the predictions.
+            structure, dipole_model: the bulk and the GNN; ``None`` leaves them to a parent workflow that makes
+                them (``flexo.pipeline`` exposes this builder in its ``flexo`` namespace).
             options: scheduler options (resources, max_wallclock_seconds, account, queue_name) of both CalcJobs.
+            relax: fill the relaxation inputs (default: when ``mlip_model`` is given).
         """
         inputs = cls.get_protocol_inputs(protocol, overrides)
         builder = cls.get_builder()
-        builder.structure = structure
-        builder.dipole_model = dipole_model
+        if structure is not None:
+            builder.structure = structure
+        if dipole_model is not None:
+            builder.dipole_model = dipole_model
         builder.supercell = orm.Dict(inputs['supercell'])
         builder.extract_options = orm.Dict(inputs['extract_options'])
         builder.decompose = orm.Bool(inputs['decompose'])
@@ -156,6 +162,7 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
             builder.predict.metadata.options = options
         if mlip_model is not None:
             builder.mlip_model = mlip_model
+        if relax or (relax is None and mlip_model is not None):
             builder.relax.relax.code = code
             builder.relax.relax.parameters = orm.Dict(inputs['relax_parameters'])
             builder.relax.max_iterations = orm.Int(inputs['max_iterations'])
@@ -187,8 +194,10 @@ class FlexoCoefficientWorkChain(ProtocolMixin, WorkChain):
         return relax_inputs.parameters.get_dict() if 'parameters' in relax_inputs else {}
 
     def _fmax(self) -> float:
-        """The relaxation's force tolerance, eV/Å (the executable's default when none is given)."""
-        return float(self._relax_parameters().get('fmax', 0.01))
+        """The relaxation's force tolerance, eV/Å (the setting's default when none is given)."""
+        from aiida_flexo.mlip.relax import RelaxSettings
+
+        return float(self._relax_parameters().get('fmax', RelaxSettings.fmax))
 
     def _submit_relax(self, structure, fmax_factor: float, label: str, link: str):
         inputs = AttributeDict(self.exposed_inputs(MlipRelaxWorkChain, namespace='relax'))

@@ -20,7 +20,7 @@ from aiida_flexo.calcjobs.functions.frames import attach_sample_info, gather_fra
 from aiida_flexo.calcjobs.gpaw import validate_engine_inputs
 from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.workflows.gpaw_base import GpawBaseWorkChain
-from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
+from aiida_flexo.workflows.protocols import ProtocolMixin, builder_inputs, recursive_merge
 
 ENGINES = ('gpaw', 'vasp')
 
@@ -146,7 +146,7 @@ class LabelWorkChain(ProtocolMixin, WorkChain):
         """The builder's inputs less ``frames``, for a workflow that exposes this one in a ``label`` namespace and
         gives the frames itself (keyword arguments as :meth:`get_builder_from_protocol`)."""
         builder = cls.get_builder_from_protocol(code, None, engine=engine, **kwargs)
-        return {k: v for k, v in builder._inputs(prune=True).items() if k != 'frames'}
+        return builder_inputs(builder, exclude=('frames',))
 
     def setup(self):
         engine = self.inputs.engine.value

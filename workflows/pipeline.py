@@ -26,7 +26,7 @@ from aiida_flexo.nodes.frames import FramesData
 from aiida_flexo.provenance import held_out_metrics
 from aiida_flexo.workflows.flexo_coefficient import FlexoCoefficientWorkChain
 from aiida_flexo.workflows.label import LabelWorkChain
-from aiida_flexo.workflows.protocols import ProtocolMixin, recursive_merge
+from aiida_flexo.workflows.protocols import ProtocolMixin, builder_inputs, recursive_merge, set_namespace
 from aiida_flexo.workflows.sampling import SamplingWorkChain
 from aiida_flexo.workflows.train_restart import GnnTrainWorkChain, MlipTrainWorkChain
 from aiida_flexo.workflows.verify import VerifyWorkChain
@@ -289,7 +289,8 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
             )
             if references:
                 sampling.references = references
-            builder.sampling = {k: v for k, v in sampling._inputs(prune=True).items() if k != 'structures'}
+            # the sampling WorkChain's own builder; the structures are the pipeline's input, passed on in run_sampling
+            set_namespace(builder.sampling, builder_inputs(sampling, exclude=('structures',)))
         verify = inputs.get('verify') or {}
         if inputs.get('convergence_repeats'):
             builder.convergence_repeats = orm.List([int(n) for n in inputs['convergence_repeats']])
@@ -319,21 +320,19 @@ class FlexoPipelineWorkChain(ProtocolMixin, WorkChain):
         for name in ('gnn', 'mlip'):
             if options.get(name):
                 builder[name].metadata.options = options[name]
-        flexo = FlexoCoefficientWorkChain.get_protocol_inputs(
-            inputs['flexo_protocol'], inputs.get('flexo', {})
+        # the coefficient WorkChain's own builder (aiida-quantumespresso's way); the pipeline gives it the bulk and
+        # the models it makes
+        flexo = FlexoCoefficientWorkChain.get_builder_from_protocol(
+            code,
+            None,
+            None,
+            protocol=inputs['flexo_protocol'],
+            overrides=inputs.get('flexo', {}),
+            options=options.get('flexo'),
+            relax=True,
         )
-        builder.flexo.supercell = orm.Dict(flexo['supercell'])
-        builder.flexo.extract_options = orm.Dict(flexo['extract_options'])
-        builder.flexo.decompose = orm.Bool(flexo['decompose'])
-        builder.flexo.check_fmax = orm.Bool(bool(flexo.get('check_fmax', False)))
-        builder.flexo.bec_from_model = orm.Bool(bool(inputs.get('bec_from_model', True)))
-        builder.flexo.predict.code = code
-        builder.flexo.relax.relax.code = code
-        builder.flexo.relax.relax.parameters = orm.Dict(flexo['relax_parameters'])
-        builder.flexo.relax.max_iterations = orm.Int(flexo['max_iterations'])
-        if options.get('flexo'):
-            builder.flexo.predict.metadata.options = options['flexo']
-            builder.flexo.relax.relax.metadata.options = options['flexo']
+        flexo.bec_from_model = orm.Bool(bool(inputs.get('bec_from_model', True)))
+        set_namespace(builder.flexo, builder_inputs(flexo))
         return builder
 
     # ------------------------------------------------------------------------------------------------ steps

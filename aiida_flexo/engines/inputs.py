@@ -26,39 +26,17 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-#: Accuracy protocols: plane-wave cutoff (eV), k-point density (k-points per Å⁻¹), smearing width (eV), SCF
-#: tolerances (energy in eV per valence electron, density change per electron) and the SCF iteration limit.
-#: For 5-atom cubic BaTiO3 (a = 4.0 Å) the densities give k-meshes 4×4×4 (fast), 6×6×6 (moderate) and 8×8×8
-#: (precise); Born charges of 5-atom cells need at least 6×6×6 to be converged to ~0.1 e. Cutoffs, measured on
-#: 5-atom BaTiO3 with GPAW's PAW setups (gpaw-data 1.2.1, PBE, k 2×2×2, relative to 700 eV): 400 eV is 5.5 eV/cell
-#: off in energy, 6 % in forces and 50 GPa in stress (Pulay stress): quick looks and tests, not stress labels;
-#: 600 eV is 0.24 eV/cell, 0.4 % and 3.5 GPa off; use precise (800 eV) for stress labels of an MLIP. Z*(Ti)_zz of
-#: cubic BaTiO3 at 4×4×4 moves from 7.22 (300 eV) to 6.95 e (400 eV).
+from aiida_flexo.protocols import inputs_of, load_protocol_file
+
+#: the engines' protocol file (aiida_flexo/engines/protocols/engine.yaml)
+ENGINE_PROTOCOLS = load_protocol_file('aiida_flexo.engines.protocols', 'engine')
+
+#: the engine-neutral DFT numbers of each protocol (cutoff eV, k-point density per Å⁻¹, smearing eV, SCF tolerances
+#: and iteration limit), from ``aiida_flexo/engines/protocols/engine.yaml`` (the one protocol format,
+#: :mod:`aiida_flexo.protocols`, where the measurements behind them are written)
 PROTOCOLS: dict[str, dict[str, float | int]] = {
-    'fast': {
-        'cutoff': 400.0,
-        'kpoint_density': 2.5,
-        'smearing_width': 0.05,
-        'scf_energy_tolerance': 1e-5,
-        'scf_density_tolerance': 2e-5,
-        'max_scf_iterations': 150,
-    },
-    'moderate': {
-        'cutoff': 600.0,
-        'kpoint_density': 3.5,
-        'smearing_width': 0.02,
-        'scf_energy_tolerance': 1e-5,
-        'scf_density_tolerance': 1e-5,
-        'max_scf_iterations': 200,
-    },
-    'precise': {
-        'cutoff': 800.0,
-        'kpoint_density': 5.0,
-        'smearing_width': 0.01,
-        'scf_energy_tolerance': 1e-6,
-        'scf_density_tolerance': 1e-6,
-        'max_scf_iterations': 300,
-    },
+    name: {key: value for key, value in inputs_of(ENGINE_PROTOCOLS, name).items() if key != 'vasp'}
+    for name in ENGINE_PROTOCOLS['protocols']
 }
 SMEARINGS = ('fermi-dirac', 'gaussian', 'methfessel-paxton', 'marzari-vanderbilt')
 THERMOSTATS = ('langevin', 'nose-hoover', 'nve')

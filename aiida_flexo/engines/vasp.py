@@ -45,13 +45,13 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from aiida_flexo.engines.inputs import EngineInputs, InputsError, register_engine
+from aiida_flexo.engines.inputs import ENGINE_PROTOCOLS, EngineInputs, InputsError, register_engine
+from aiida_flexo.protocols import inputs_of
 
-#: VASP protocol values, used when the engine-neutral field is ``None``: ENCUT (eV), PREC, EDIFF per atom (eV).
+#: VASP protocol values, used when the engine-neutral field is ``None``: ENCUT (eV), PREC, EDIFF per atom (eV); the
+#: ``vasp`` entries of the engines' protocol file (aiida_flexo/engines/protocols/engine.yaml)
 VASP_PROTOCOLS: dict[str, dict[str, Any]] = {
-    'fast': {'encut': 400.0, 'prec': 'Normal', 'ediff_per_atom': 1e-5},
-    'moderate': {'encut': 520.0, 'prec': 'Accurate', 'ediff_per_atom': 1e-6},
-    'precise': {'encut': 650.0, 'prec': 'Accurate', 'ediff_per_atom': 1e-7},
+    name: inputs_of(ENGINE_PROTOCOLS, name)['vasp'] for name in ENGINE_PROTOCOLS['protocols']
 }
 #: Upper bound of EDIFF (eV) for the linear-response (Born charge) runs.
 DFPT_EDIFF = 1e-7

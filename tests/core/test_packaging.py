@@ -57,6 +57,7 @@ def test_wheel_contains_the_mapped_packages(tmp_path):
     assert 'aiida_flexo/resources/BaTiO3_qe_berry_bec.xyz' in names
     assert 'aiida_flexo/resources/vasp/BTO_221_99_polarization/polar_polarization/OUTCAR' in names
     assert 'aiida_flexo/workflows/protocols/pipeline.yaml' in names
+    assert 'aiida_flexo/engines/protocols/engine.yaml' in names
     assert not [n for n in names if n.startswith(('calcjobs/', 'workflows/', 'tests/'))]
     # the modules import from the wheel itself
     code = 'import aiida_flexo.calcjobs.polarization as m; print(m.__file__)'

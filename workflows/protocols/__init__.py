@@ -1,74 +1,82 @@
 """Protocols (fast / moderate / precise) of the aiida-flexo WorkChains, in the style of aiida-quantumespresso.
 
-Each WorkChain that supports ``get_builder_from_protocol`` has a YAML file ``<name>.yaml`` here::
-
-    default_inputs: {...}            # inputs shared by every protocol
-    default_protocol: moderate
-    protocols:
-        fast:     {description: ..., <overrides of default_inputs>}
-        moderate: {description: ...}
-        precise:  {description: ...}
-
-Besides ``description``, a protocol may carry ``cost`` and ``accuracy`` (text for users: what it costs, measured or
-extrapolated, and what accuracy it reached); these :data:`METADATA_KEYS` are never inputs. The docs' protocol table
-and ``aiida-flexo quickstart --help`` are generated from them (:func:`protocol_table`).
+Each WorkChain that supports ``get_builder_from_protocol`` has a YAML file ``<name>.yaml`` here, in the format of
+:mod:`aiida_flexo.protocols` (the one loader, shared with the DFT engines' numbers); parents call their children's
+``get_builder_from_protocol``. The docs' protocol table and ``aiida-flexo quickstart --help`` are generated from
+the files (:func:`protocol_table`).
 """
 
 from __future__ import annotations
 
-import copy
-from importlib.resources import files
 from typing import Any, ClassVar
 
-import yaml
+from aiida_flexo.protocols import (  # noqa: F401 (the WorkChains and the CLI import them from here)
+    METADATA_KEYS,
+    inputs_of,
+    recursive_merge,
+    table_of,
+)
+from aiida_flexo.protocols import (
+    load_protocol_file as _load,
+)
 
-
-def recursive_merge(left: dict, right: dict) -> dict:
-    """A copy of ``left`` updated with ``right``, merging nested dictionaries key by key."""
-    merged = copy.deepcopy(left)
-    for key, value in right.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = recursive_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-#: keys of a protocol that describe it and are not inputs
-METADATA_KEYS = ('description', 'cost', 'accuracy')
+PACKAGE = 'aiida_flexo.workflows.protocols'
 
 
 def load_protocol_file(name: str) -> dict:
     """The parsed ``<name>.yaml`` of this folder."""
-    return yaml.safe_load(files('aiida_flexo.workflows.protocols').joinpath(f'{name}.yaml').read_text())
+    return _load(PACKAGE, name)
 
 
 def protocol_inputs(
     name: str, protocol: str | None = None, overrides: dict | None = None, owner: str | None = None
 ) -> dict[str, Any]:
-    """The inputs of ``protocol`` (default: the file's default) of ``<name>.yaml`` with ``overrides`` merged on top.
+    """The inputs of ``protocol`` (default: the file's default) of ``<name>.yaml`` with ``overrides`` merged on top
+    (:func:`aiida_flexo.protocols.inputs_of`: unknown protocols and override keys are refused).
 
     Readable without AiiDA: the CLI takes its defaults from here, so that they are the WorkChains' own.
     """
-    data = load_protocol_file(name)
-    protocol = protocol or data['default_protocol']
-    if protocol not in data['protocols']:
-        raise ValueError(
-            f'unknown protocol "{protocol}" for {owner or name}: choose one of {sorted(data["protocols"])}'
-        )
-    chosen = {k: v for k, v in data['protocols'][protocol].items() if k not in METADATA_KEYS}
-    inputs = recursive_merge(data.get('default_inputs', {}), chosen)
-    return recursive_merge(inputs, overrides or {})
+    return inputs_of(load_protocol_file(name), protocol, overrides, owner=owner or name)
 
 
 def protocol_table(name: str) -> list[dict[str, str]]:
     """One row per protocol of ``<name>.yaml`` (``name`` and its :data:`METADATA_KEYS`), the default marked."""
-    data = load_protocol_file(name)
-    rows = []
-    for protocol, spec in data['protocols'].items():
-        marked = f'{protocol} (default)' if protocol == data['default_protocol'] else protocol
-        rows.append({'name': marked, **{key: str(spec.get(key, '')).strip() for key in METADATA_KEYS}})
-    return rows
+    return table_of(load_protocol_file(name))
+
+
+def builder_inputs(builder, exclude: tuple[str, ...] = ()) -> dict:
+    """The inputs set on a child's builder, its empty namespaces left out (as aiida-core prunes them when a builder
+    is submitted) and the ``exclude`` ports dropped: what a parent puts in the namespace where it exposes the child
+    (``builder.sampling = builder_inputs(SamplingWorkChain.get_builder_from_protocol(...), ('structures',))``)."""
+    from aiida.engine.processes.builder import ProcessBuilderNamespace
+
+    def prune(namespace) -> dict:
+        kept = {}
+        for key, value in namespace.items():
+            if isinstance(value, ProcessBuilderNamespace):
+                value = prune(value)
+                if not value:
+                    continue
+            elif value is None:
+                continue
+            kept[key] = value
+        return kept
+
+    return {key: value for key, value in prune(builder).items() if key not in exclude}
+
+
+def set_namespace(namespace, values: dict) -> None:
+    """Set ``values`` (e.g. :func:`builder_inputs` of a child's builder) on a builder namespace leaf by leaf, as one
+    sets ``builder.flexo.predict.code = code``: each leaf is validated when it is set, and the namespace's defaults
+    (scheduler resources) are filled at submission as for any builder."""
+    from aiida.engine.processes.builder import ProcessBuilderNamespace
+
+    for key, value in values.items():
+        target = namespace.get(key, None)
+        if isinstance(value, dict) and isinstance(target, ProcessBuilderNamespace):
+            set_namespace(target, value)
+        else:
+            setattr(namespace, key, value)
 
 
 class ProtocolMixin:
