@@ -147,8 +147,9 @@ def pytest_collection_modifyitems(config, items):
     embedded profile: engines, models and workflows behave the same on both.
 
     With ``--heavy-in-production`` (both sessions side by side) the daemon tests marked ``heavy`` move from the
-    embedded session to the production one: each still runs once, on a real profile, and the two sessions end
-    closer together."""
+    embedded session to the production one, even those also marked ``backend``: each still runs once, on a real
+    profile, and the two sessions end closer together (the BaTiO3 pipeline then runs in the production session, the
+    silicon pipeline in the embedded one: each profile runs a whole pipeline through its daemon)."""
     production = config.getoption('--profile-kind') == 'production'
     heavy_moved = config.getoption('--heavy-in-production')
 

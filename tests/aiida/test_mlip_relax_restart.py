@@ -96,7 +96,9 @@ def test_unconverged_relaxation_continues(relax_inputs, submit_and_await):
     from aiida_flexo.workflows.mlip_relax import MlipRelaxWorkChain
 
     node = submit_and_await(
-        MlipRelaxWorkChain, timeout=600, **relax_inputs({'fmax': 0.02, 'max_steps': 15, 'optimizer': 'BFGS'})
+        MlipRelaxWorkChain,
+        timeout=600,
+        **relax_inputs({'fmax': 0.02, 'max_steps': 15, 'optimizer': 'BFGS'}, max_iterations=2),
     )
     calcs = sorted((n for n in node.called if n.process_label == 'MlipRelaxCalculation'), key=lambda n: n.pk)
     assert len(calcs) >= 2 and calcs[0].exit_status == 403  # not converged within 15 steps

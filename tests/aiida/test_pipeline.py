@@ -22,7 +22,9 @@ from tests_helpers import record_timings
 
 from aiida_flexo.cli import main
 
-pytestmark = [pytest.mark.aiida, pytest.mark.backend, pytest.mark.daemon, pytest.mark.slow]
+# backend: its daemon restart, caching and provenance queries depend on the storage and the broker; heavy: when both
+# sessions run side by side it runs in the production one, and the silicon pipeline in the embedded one
+pytestmark = [pytest.mark.aiida, pytest.mark.backend, pytest.mark.daemon, pytest.mark.slow, pytest.mark.heavy]
 
 N_FRAMES = 8
 

@@ -13,12 +13,12 @@ import pytest
 from tests_helpers import GPAW_REASON, gpaw_available
 from tests_helpers import describe_process as describe
 
+# not heavy: when both sessions run side by side this pipeline runs in the embedded session, the BaTiO3 one
+# (tests/aiida/test_pipeline.py) in the production session
 pytestmark = [
     pytest.mark.aiida,
-    pytest.mark.backend,
     pytest.mark.daemon,
     pytest.mark.slow,
-    pytest.mark.heavy,
     pytest.mark.skipif(not gpaw_available(), reason=GPAW_REASON),
 ]
 
