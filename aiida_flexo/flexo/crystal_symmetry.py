@@ -24,7 +24,7 @@ from ase import Atoms
 
 from aiida_flexo.flexo.convention import Component
 
-#: symmetry tolerance (Å) for spglib, looser than its default so that a relaxed bulk keeps its group
+#: symmetry tolerance (Å) of pymatgen's analyser, looser than spglib's default so that a relaxed bulk keeps its group
 SYMPREC = 1e-3
 #: what a result of a crystal whose Born charges vanish by symmetry says about the Born-charge route
 ZERO_BORN_CHARGES_NOTE = (
@@ -41,6 +41,17 @@ def _analyzer(bulk: Atoms, symprec: float):
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     return SpacegroupAnalyzer(AseAtomsAdaptor.get_structure(bulk), symprec=symprec)
+
+
+def primitive_sublattices(bulk: Atoms, symprec: float = SYMPREC) -> np.ndarray:
+    """For each atom of ``bulk``, the atom of its primitive cell it is a lattice translation of: the sublattices of
+    the crystal, the same whether the bulk is given as the primitive or a conventional cell (diamond Si: two
+    sublattices, atoms 0, 2, 4, 6 and 1, 3, 5, 7 of the 8-atom cubic cell). Every atom its own when no symmetry is
+    found."""
+    dataset = _analyzer(bulk, symprec).get_symmetry_dataset()
+    if dataset is None:
+        return np.arange(len(bulk))
+    return np.asarray(dataset.mapping_to_primitive, dtype=int)
 
 
 def point_group_rotations(bulk: Atoms, symprec: float = SYMPREC) -> tuple[str, np.ndarray]:

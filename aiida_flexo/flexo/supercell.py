@@ -498,26 +498,16 @@ def build_supercell(
 SUBLATTICE_PREFIX = 'sublattice:'
 
 
-def primitive_sublattices(bulk: Atoms, symprec: float = 1e-3) -> np.ndarray:
-    """For each atom of ``bulk``, the atom of its primitive cell it is a lattice translation of (spglib): the
-    sublattices of the crystal, the same whether the bulk is given as the primitive or a conventional cell (diamond
-    Si: two sublattices, atoms 0, 2, 4, 6 and 1, 3, 5, 7 of the 8-atom cubic cell)."""
-    import spglib
-
-    cell = (np.asarray(bulk.cell[:]), bulk.get_scaled_positions(), bulk.numbers)
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    if dataset is None:
-        return np.arange(len(bulk))
-    return np.asarray(dataset.mapping_to_primitive, dtype=int)
-
-
 def fixed_sublattice(
     fix: str | Sequence[int] | None, reference: Atoms, bulk_index: np.ndarray, bulk: Atoms
 ) -> list[int]:
     """Supercell indices of the fixed atoms: ``'sublattice:K[,L]'`` (every atom of sublattice K, L of the crystal,
-    numbered as the atoms of its primitive cell: :func:`primitive_sublattices`), else
+    numbered as the atoms of its primitive cell:
+    :func:`aiida_flexo.flexo.crystal_symmetry.primitive_sublattices`), else
     :func:`~aiida_flexo.selection.parse_fix` (species or supercell indices)."""
     if isinstance(fix, str) and fix.strip().startswith(SUBLATTICE_PREFIX):
+        from aiida_flexo.flexo.crystal_symmetry import primitive_sublattices
+
         sublattice_of = primitive_sublattices(bulk)
         n_sublattices = int(sublattice_of.max()) + 1
         tokens = [t.strip() for t in fix.strip()[len(SUBLATTICE_PREFIX) :].split(',') if t.strip()]
