@@ -423,6 +423,8 @@ def md_cmd(
 
     Exit status 4 when the run explodes (NaN, or temperature far above the schedule), 5 for unknown species.
     """
+    import dataclasses
+
     from aiida_flexo.mlip import MDExplosionError, parse_schedule, run_md
     from aiida_flexo.mlip.md import last_md_step
     from aiida_flexo.mlip.settings import md_settings
@@ -465,16 +467,9 @@ def md_cmd(
             atoms,
             calculator,
             stages,
-            timestep_fs=settings.timestep_fs,
-            thermostat=settings.thermostat,
-            friction_per_fs=settings.friction_per_fs,
-            tdamp_fs=settings.tdamp_fs,
-            pressure_GPa=settings.pressure_GPa,
-            pdamp_fs=settings.pdamp_fs,
+            **dataclasses.asdict(settings),  # MDSettings' fields are run_md's keyword arguments
             trajectory=out,
-            stride=settings.stride,
             fix=fix,
-            seed=settings.seed,
             start_step=start_step,
             append=append,
             log=log,
