@@ -12,16 +12,19 @@ Conventions (used by the whole :mod:`aiida_flexo.gnn` package):
 * A *triplet* ``(a, b)`` is an ordered pair of distinct edges ``a = k → j`` and ``b = i → j`` that share
   their centre ``j`` and are both shorter than the triplet (angular) cutoff; the angle θ_ab at ``j`` has
   ``cos θ_ab = e_a · e_b``. Messages flow from edge ``a`` to edge ``b``.
-* Several structures are batched into one graph by offsetting atom and edge indices; ``batch`` gives the
-  structure of each atom.
+* Several structures are batched into one graph by torch-geometric (:func:`batch_graphs`: ``Batch.from_data_list``
+  of :func:`as_graph_data`, which offsets atom, edge and triplet indices); ``batch`` gives the structure of each
+  atom.
 * Geometry (positions, cells) is kept in float64; the model casts edge vectors to its own dtype after the
   subtraction, so float32 models lose no precision on large cells.
 
-Only numpy, torch and vesin are used (no torch-scatter / torch-sparse / pyg-lib).
+numpy, torch, vesin (neighbour lists) and torch-geometric's data and batching are used; nothing that needs
+torch-scatter, torch-sparse or pyg-lib (they do not install everywhere).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
@@ -225,31 +228,58 @@ def build_graph(
     return graph.to(device) if str(device) != 'cpu' else graph
 
 
+#: Graph fields stored per structure in a torch-geometric ``Data`` (``batch`` is torch-geometric's own)
+_DATA_FIELDS = tuple(f.name for f in fields(Graph) if f.name != 'batch')
+
+
+@functools.cache
+def _graph_data_class():
+    """A torch-geometric ``Data`` of one structure's graph, whose indices torch-geometric offsets when it batches:
+    edge atoms by the atoms, the short edges by the edges, the triplets by the short edges (``__inc__``)."""
+    from torch_geometric.data import Data
+
+    class GraphData(Data):
+        def __inc__(self, key, value, *args, **kwargs):
+            if key in ('edge_centre', 'edge_neighbour'):
+                return self.num_nodes
+            if key == 'short_edges':
+                return int(self.edge_centre.shape[0])
+            if key in ('triplet_a', 'triplet_b'):
+                return int(self.short_edges.shape[0])
+            return 0
+
+    return GraphData
+
+
+def as_graph_data(graph: Graph):
+    """One structure's :class:`Graph` as a torch-geometric ``Data`` (positions, species, cell (1, 3, 3), edges,
+    triplets); :func:`batch_graphs` collates them."""
+    if graph.n_structures != 1:
+        raise ValueError(f'as_graph_data takes the graph of one structure, got {graph.n_structures}')
+    values = {name: getattr(graph, name) for name in _DATA_FIELDS if getattr(graph, name) is not None}
+    return _graph_data_class()(num_nodes=graph.n_atoms, **values)
+
+
 def batch_graphs(graphs: Sequence[Graph]) -> Graph:
-    """Concatenate graphs into one (atom and edge indices offset; ``batch`` numbers the structures)."""
+    """One graph of several structures, collated by torch-geometric (``Batch.from_data_list``: atom, edge and
+    triplet indices offset, ``batch`` numbering the structures; triplets kept when every graph has them)."""
     if len(graphs) == 0:
         raise ValueError('cannot batch an empty list of graphs')
     if len(graphs) == 1:
         return graphs[0]
+    from torch_geometric.data import Batch
+
     with_triplets = all(g.triplet_a is not None for g in graphs)
-    atom_offset = edge_offset = short_offset = structure_offset = 0
-    parts: dict[str, list[torch.Tensor]] = {f.name: [] for f in fields(Graph)}
     shift_dtype = torch.int8 if all(g.edge_cell_shift.dtype == torch.int8 for g in graphs) else torch.int32
+    data = []
     for g in graphs:
-        parts['positions'].append(g.positions)
-        parts['species'].append(g.species)
-        parts['batch'].append(g.batch + structure_offset)
-        parts['cell'].append(g.cell)
-        parts['edge_centre'].append(g.edge_centre + atom_offset)
-        parts['edge_neighbour'].append(g.edge_neighbour + atom_offset)
-        parts['edge_cell_shift'].append(g.edge_cell_shift.to(shift_dtype))
-        if with_triplets:
-            parts['short_edges'].append(g.short_edges + edge_offset)
-            parts['triplet_a'].append(g.triplet_a + short_offset)
-            parts['triplet_b'].append(g.triplet_b + short_offset)
-            short_offset += int(g.short_edges.shape[0])
-        atom_offset += g.n_atoms
-        edge_offset += g.n_edges
-        structure_offset += g.n_structures
-    merged = {name: torch.cat(values) for name, values in parts.items() if values}
-    return Graph(**merged)
+        item = as_graph_data(g)
+        item.edge_cell_shift = g.edge_cell_shift.to(shift_dtype)
+        if not with_triplets:
+            for name in ('short_edges', 'triplet_a', 'triplet_b'):
+                if name in item:
+                    del item[name]
+        data.append(item)
+    batch = Batch.from_data_list(data)
+    values = {name: batch[name] for name in _DATA_FIELDS if name in batch}
+    return Graph(batch=batch.batch, **values)
