@@ -282,7 +282,7 @@ def test_killed_md_continues_from_its_last_frame(run):
     assert np.allclose(trajectory.get_positions()[-1], continued[-1].positions)
     assert run['node'].outputs.trajectory.uuid == trajectory.uuid
     report = _report(md)
-    assert 'was killed before it finished ([300]): continuing from the last frame' in report
+    assert 'was killed before it finished ([400]): continuing from the last frame' in report
     assert f'MD finished after 2 calculation(s): {total} steps' in report
 
 
