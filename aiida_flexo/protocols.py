@@ -60,21 +60,28 @@ def known_keys(data: dict) -> set[str]:
 
 
 def inputs_of(
-    data: dict, protocol: str | None = None, overrides: dict | None = None, owner: str = 'this workflow'
+    data: dict,
+    protocol: str | None = None,
+    overrides: dict | None = None,
+    owner: str = 'this workflow',
+    ports: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The inputs of ``protocol`` (default: the file's default) of the parsed file ``data``, ``overrides`` on top.
 
-    Raises ``ValueError`` for an unknown protocol or an override key the file does not know.
+    ``ports``: the input ports of the WorkChain that owns the file; an override may also name one of them (the
+    namespace of a child whose own protocol it overrides, aiida-quantumespresso's way).
+    Raises ``ValueError`` for an unknown protocol or an override key neither the file nor the ports know.
     """
     protocol = protocol or data['default_protocol']
     if protocol not in data['protocols']:
         raise ValueError(
             f'unknown protocol "{protocol}" for {owner}: choose one of {sorted(data["protocols"])}'
         )
-    unknown = sorted(set(overrides or {}) - known_keys(data))
+    allowed = known_keys(data) | set(ports)
+    unknown = sorted(set(overrides or {}) - allowed)
     if unknown:
         raise ValueError(
-            f'unknown protocol override(s) {unknown} for {owner}: the keys it knows are {sorted(known_keys(data))}'
+            f'unknown protocol override(s) {unknown} for {owner}: the keys it knows are {sorted(allowed)}'
         )
     chosen = {k: v for k, v in data['protocols'][protocol].items() if k not in METADATA_KEYS}
     inputs = recursive_merge(data.get('default_inputs', {}), chosen)

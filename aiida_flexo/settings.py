@@ -196,9 +196,12 @@ def by_name(settings: Iterable[Setting]) -> dict[str, Setting]:
 
 
 def default_text(setting: Setting) -> str:
-    """The default as a user reads it (``None`` becomes what the code decides, said in the help)."""
+    """The default as a user reads it (the option's ``default_text`` when given; ``None`` becomes what the code
+    decides, said in the help)."""
+    if setting.none_text:
+        return setting.none_text
     if setting.default is None:
-        return setting.none_text or 'automatic'
+        return 'automatic'
     if setting.type is list:
         return ','.join(f'{item:g}' for item in setting.default)
     return str(setting.default)

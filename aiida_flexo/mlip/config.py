@@ -180,8 +180,9 @@ class TrainingSettings:
     committee: int = field(
         default=1,
         metadata=option(
-            'Train K models (seeds and train/validation splits differ, one shared test set) -> '
-            'model.committee.zip, whose spread is the force uncertainty of mlip eval/relax/md; 1: one model.'
+            'Train K >= 2 models (seeds and train/validation splits differ, one shared test set) -> '
+            'model.committee.zip, whose spread is the force uncertainty of mlip eval/relax/md.',
+            default_text='one model',
         ),
     )
     loss: str | None = field(

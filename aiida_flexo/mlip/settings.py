@@ -54,6 +54,12 @@ def training_settings(values: Mapping[str, Any]):
     fractions and the device may be among them); ``ValueError`` names a bad value."""
     from aiida_flexo.mlip.config import TrainingSettings
 
+    committee = values.get('committee')
+    if committee is not None and committee < 2:
+        raise ValueError(
+            f'--committee {committee}: a committee needs at least 2 models to estimate an uncertainty; omit '
+            '--committee to train one model'
+        )
     return TrainingSettings(
         fractions=split_fractions(values), **config_kwargs(values, training_settings_table(), 'train')
     )

@@ -64,7 +64,9 @@ def test_each_job_gets_most_of_its_walltime_and_the_rest_of_the_training_time(ma
     finetune.prepare_job()
     assert finetune.ctx.inputs.parameters['max_time'] == pytest.approx(900.0)
     mlip = make_workchain(MlipTrainWorkChain, {'epochs': 10, 'max_time': '2h'})
-    assert mlip.ctx.inputs.parameters['max_time'] == pytest.approx(900.0)  # seconds: max_time is a duration setting
+    assert mlip.ctx.inputs.parameters['max_time'] == pytest.approx(
+        900.0
+    )  # seconds: max_time is a duration setting
 
 
 def test_a_job_stopped_on_its_time_limit_continues_until_the_epochs_are_done(make_workchain, flexo_code):
@@ -88,7 +90,9 @@ def test_the_training_own_time_budget_is_respected(make_workchain, flexo_code):
     from aiida_flexo.workflows.train_restart import MlipTrainWorkChain
 
     process = make_workchain(MlipTrainWorkChain, {'epochs': 50, 'max_time': '10m'})
-    assert process.ctx.inputs.parameters['max_time'] == pytest.approx(600.0)  # the budget, below 0.9 × walltime
+    assert process.ctx.inputs.parameters['max_time'] == pytest.approx(
+        600.0
+    )  # the budget, below 0.9 × walltime
     stopped = calc_node(flexo_code, 0, MLIP, {'stopped_by': 'max_time', 'epochs': 3})
     assert process.handle_time_limit(stopped) is None  # its 10 minutes are used: done, not resumed
 

@@ -67,3 +67,12 @@ def test_the_pipeline_takes_the_coefficient_workchains_own_builder(aiida_profile
     assert pipeline.flexo.supercell.get_dict() == own.supercell.get_dict()
     assert pipeline.flexo.relax.relax.parameters.get_dict() == own.relax.relax.parameters.get_dict()
     assert pipeline.flexo.check_fmax.value == own.check_fmax.value
+
+
+def test_an_override_may_name_a_childs_namespace(aiida_profile):
+    from aiida_flexo.workflows.pipeline import FlexoPipelineWorkChain
+
+    inputs = FlexoPipelineWorkChain.get_protocol_inputs('fast', {'flexo': {'supercell': {'repeat': 6}}})
+    assert inputs['flexo'] == {'supercell': {'repeat': 6}}  # passed on to flexo.coefficient's own protocol
+    with pytest.raises(ValueError, match=r"\['flexoo'\] for FlexoPipelineWorkChain"):
+        FlexoPipelineWorkChain.get_protocol_inputs('fast', {'flexoo': {}})

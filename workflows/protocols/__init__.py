@@ -106,5 +106,12 @@ class ProtocolMixin:
     def get_protocol_inputs(
         cls, protocol: str | None = None, overrides: dict | None = None
     ) -> dict[str, Any]:
-        """The inputs of ``protocol`` (default: the file's default) with ``overrides`` merged on top."""
-        return protocol_inputs(cls._protocol_name, protocol, overrides, owner=cls.__name__)
+        """The inputs of ``protocol`` (default: the file's default) with ``overrides`` merged on top; an override
+        key must be one of the file's or an input port of the WorkChain (a child's namespace)."""
+        return inputs_of(
+            load_protocol_file(cls._protocol_name),
+            protocol,
+            overrides,
+            owner=cls.__name__,
+            ports=tuple(cls.spec().inputs.keys()),
+        )
