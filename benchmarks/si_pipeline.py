@@ -8,15 +8,14 @@ the Berry-phase dipoles only (Si has no Born charges: Z* = 0 by symmetry); Seven
 on a short supercell (the pipeline's own numbers). Waits for it and writes OUT/si_frames.xyz, OUT/gnn.pt,
 OUT/mlip.pt and OUT/pipeline.json.
 
-Phase 2 (``--convergence``): μ3113 and μ3333 of Si with the pipeline's models against the supercell length N
-(cosine field, one sublattice held, 0.05 % maximum strain as in the seed), the large-N limit μ∞ with its error bar
-(:func:`aiida_flexo.flexo.convergence.extrapolate`), written to OUT/convergence_<component>.json.
+μ3113 and μ3333 of Si against the supercell length N and their limit μ∞ with its error bar, from these frames and
+this potential with several GNN seeds, are ``benchmarks/mu_limit.py --material Si --frames OUT/si_frames.xyz --mlip
+OUT/mlip.pt`` (the user's ``flexo convergence`` command).
 
-Usage (2 cores: phase 1 about 40 min, phase 2 about 10 min)::
+Usage (2 cores: about 40 min)::
 
     aiida-flexo setup --profile flexo-bench        # or any embedded profile with its daemon
     python benchmarks/si_pipeline.py --submit --out bench_si --profile flexo-bench
-    python benchmarks/si_pipeline.py --convergence --out bench_si
 """
 
 from __future__ import annotations
@@ -113,39 +112,6 @@ def wait_and_export(pk: int, args) -> None:
     print(json.dumps(summary, indent=2, default=str)[:4000])
 
 
-def convergence(args) -> None:
-    from aiida_flexo.flexo.convergence import extrapolate, mu_vs_repeat
-    from aiida_flexo.flexo.run import coefficient_runner
-    from aiida_flexo.flexo.structures import builtin
-    from aiida_flexo.gnn import load_model
-    from aiida_flexo.mlip.calculator import load_calculator
-
-    out = Path(args.out)
-    model = load_model(out / 'gnn.pt')
-    calculator = load_calculator(str(out / 'mlip.pt'))
-    bulk = builtin('Si-conventional')
-    repeats = [int(n) for n in args.repeats.split(',')]
-    for component in args.components.split(','):
-        run = coefficient_runner(
-            bulk,
-            component,
-            SI_SUPERCELL['fix'],
-            model,
-            calculator=calculator,
-            shape=SI_SUPERCELL['shape'],
-            transverse_repeat=SI_SUPERCELL['transverse_repeat'],
-            relax_options={'fmax': args.fmax, 'max_steps': 2000, 'optimizer': 'FIRE'},
-        )
-        tick = time.perf_counter()
-        scan = mu_vs_repeat(lambda n, run=run: run(n, SI_SUPERCELL['max_strain']), repeats)
-        limit = extrapolate(scan.values, scan.mu_fit, scan.fit_stderr)
-        data = {'component': component, 'scan': scan.to_dict(), 'limit': limit.to_dict()}
-        data['wall_s'] = time.perf_counter() - tick
-        (out / f'convergence_{component}.json').write_text(json.dumps(data, indent=2))
-        print(f'Si μ{component}: ' + ', '.join(f'N={n}: {m:+.4f}' for n, m in zip(scan.values, scan.mu_fit)))
-        print(f'  {limit.summary()}  ({data["wall_s"]:.0f} s)', flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,18 +120,12 @@ def main() -> None:
     parser.add_argument('--profile', default='flexo')
     parser.add_argument('--submit', action='store_true', help='Phase 1: run the pipeline and export.')
     parser.add_argument('--pk', type=int, default=None, help='Phase 1 of a pipeline already submitted.')
-    parser.add_argument('--convergence', action='store_true', help='Phase 2: μ against N and μ∞.')
     parser.add_argument('--gnn-epochs', type=int, default=400)
-    parser.add_argument('--components', default='3113,3333')
-    parser.add_argument('--repeats', default='6,10,14,20')
-    parser.add_argument('--fmax', type=float, default=0.01)
     args = parser.parse_args()
     if args.submit:
         submit_pipeline(args)
     elif args.pk is not None:
         wait_and_export(args.pk, args)
-    if args.convergence:
-        convergence(args)
 
 
 if __name__ == '__main__':

@@ -36,6 +36,29 @@ ZERO_BORN_CHARGES_NOTE = (
 ZERO_TOLERANCE = 1e-8
 
 
+#: results already computed, by (question, bulk fingerprint): μ of several components, lengths and models asks the
+#: same bulk the same questions (flexo.run.analyse for every result, remeasure for every committee member)
+_ANSWERS: dict[tuple, object] = {}
+_MAX_ANSWERS = 256
+
+
+def _answer(question: str, bulk: Atoms, symprec: float, compute, *extra):
+    """The cached answer to ``question`` about ``bulk`` (its cell, species and fractional positions to 1e-10)."""
+    key = (
+        question,
+        np.asarray(bulk.cell[:], dtype=float).round(10).tobytes(),
+        np.asarray(bulk.numbers).tobytes(),
+        bulk.get_scaled_positions(wrap=True).round(10).tobytes(),
+        float(symprec),
+        *extra,
+    )
+    if key not in _ANSWERS:
+        if len(_ANSWERS) >= _MAX_ANSWERS:
+            _ANSWERS.clear()
+        _ANSWERS[key] = compute()
+    return _ANSWERS[key]
+
+
 def _analyzer(bulk: Atoms, symprec: float):
     from pymatgen.io.ase import AseAtomsAdaptor
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
@@ -48,17 +71,28 @@ def primitive_sublattices(bulk: Atoms, symprec: float = SYMPREC) -> np.ndarray:
     the crystal, the same whether the bulk is given as the primitive or a conventional cell (diamond Si: two
     sublattices, atoms 0, 2, 4, 6 and 1, 3, 5, 7 of the 8-atom cubic cell). Every atom its own when no symmetry is
     found."""
-    dataset = _analyzer(bulk, symprec).get_symmetry_dataset()
-    if dataset is None:
-        return np.arange(len(bulk))
-    return np.asarray(dataset.mapping_to_primitive, dtype=int)
+
+    def compute():
+        dataset = _analyzer(bulk, symprec).get_symmetry_dataset()
+        if dataset is None:
+            return np.arange(len(bulk))
+        return np.asarray(dataset.mapping_to_primitive, dtype=int)
+
+    return _answer('sublattices', bulk, symprec, compute).copy()
 
 
 def point_group_rotations(bulk: Atoms, symprec: float = SYMPREC) -> tuple[str, np.ndarray]:
     """The point group symbol (Hermann–Mauguin) and its Cartesian rotations (n, 3, 3) for the cell as given."""
-    analyzer = _analyzer(bulk, symprec)
-    rotations = np.array([op.rotation_matrix for op in analyzer.get_point_group_operations(cartesian=True)])
-    return analyzer.get_point_group_symbol(), rotations
+
+    def compute():
+        analyzer = _analyzer(bulk, symprec)
+        rotations = np.array(
+            [op.rotation_matrix for op in analyzer.get_point_group_operations(cartesian=True)]
+        )
+        return analyzer.get_point_group_symbol(), rotations
+
+    group, rotations = _answer('point group', bulk, symprec, compute)
+    return group, rotations.copy()
 
 
 def _symmetrised_flexo(rotations: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -130,6 +164,10 @@ def component_symmetry(bulk: Atoms, component: str, symprec: float = SYMPREC) ->
     """Whether μ of ``component`` is independent, zero, or equal/opposite to a component with a smaller label, with
     the independent components of the tensor (up to sign and equality) for the bulk's point group."""
     comp = Component.parse(component)
+    return _answer('component', bulk, symprec, lambda: _component_symmetry(bulk, comp, symprec), comp.label)
+
+
+def _component_symmetry(bulk: Atoms, comp: Component, symprec: float) -> ComponentSymmetry:
     group, rotations = point_group_rotations(bulk, symprec)
     rng = np.random.default_rng(0)
     draws = [_symmetrised_flexo(rotations, rng) for _ in range(2)]
@@ -145,6 +183,10 @@ def component_symmetry(bulk: Atoms, component: str, symprec: float = SYMPREC) ->
 
 def born_charges_vanish(bulk: Atoms, symprec: float = SYMPREC) -> bool:
     """True when symmetry and the acoustic sum rule force every Born charge of ``bulk`` to zero (diamond Si, Ge, C)."""
+    return _answer('born charges vanish', bulk, symprec, lambda: _born_charges_vanish(bulk, symprec))
+
+
+def _born_charges_vanish(bulk: Atoms, symprec: float) -> bool:
     analyzer = _analyzer(bulk, symprec)
     structure = analyzer.get_symmetrized_structure()
     frac = np.array(structure.frac_coords)
