@@ -235,6 +235,7 @@ def run(aiida_profile, daemon_client, tiny_model, born_world_dipole_model):
 
 @pytest.mark.daemon
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_cli_submit_and_workchain_finish(run):
     node, submitted = run['node'], run['submitted']
     assert node.is_finished_ok, describe(node)
@@ -260,6 +261,7 @@ def test_cli_submit_and_workchain_finish(run):
 
 @pytest.mark.daemon
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_killed_md_continues_from_its_last_frame(run):
     from aiida_flexo.calcjobs.utils import read_ase_trajectory
 
@@ -288,6 +290,7 @@ def test_killed_md_continues_from_its_last_frame(run):
 
 @pytest.mark.daemon
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_field_and_analysis(run):
     node = run['node']
     field = node.outputs.field
@@ -315,6 +318,7 @@ def test_field_and_analysis(run):
 
 @pytest.mark.daemon
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_map_is_the_born_charge_baseline(run):
     """The known answer: the GNN learned a linear Born-charge world with the literature Z* of BaTiO3, so the map of
     the frames the workflow analysed must be the Born-charge baseline (p_i = Z*_i · u_i) of the same frames.
@@ -363,6 +367,7 @@ def test_map_is_the_born_charge_baseline(run):
 
 @pytest.mark.daemon
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_provenance_links(run):
     """analysis ← field ← predict ← md (frames of the merged trajectory) ← build, all through the graph."""
     from aiida.common.links import LinkType
@@ -400,6 +405,7 @@ def test_provenance_links(run):
 
 @pytest.mark.daemon
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_reports_and_labels(run):
     node = run['node']
     report = _report(node)
