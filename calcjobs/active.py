@@ -5,7 +5,13 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ExitCode
 
-from aiida_flexo.calcjobs.base import FlexoCalcJob, FlexoParser, settings_arguments, settings_input
+from aiida_flexo.calcjobs.base import (
+    FlexoCalcJob,
+    FlexoParser,
+    settings_arguments,
+    settings_input,
+    settings_validator,
+)
 from aiida_flexo.calcjobs.mlip import frames_text
 from aiida_flexo.calcjobs.utils import read_extxyz_text
 from aiida_flexo.nodes.frames import FramesData
@@ -24,18 +30,8 @@ def _select_settings(values: dict):
     return SelectSettings(**values)
 
 
-def validate_select(value, _):
-    """Port validator of selection settings (:class:`aiida_flexo.active.score.SelectSettings`) given elsewhere
-    than to the CalcJob (a WorkChain's input passed on to it)."""
-    from aiida_flexo.settings import parse_parameters
-
-    if value is None:
-        return None
-    try:
-        _select_settings(parse_parameters(value.get_dict(), _select_table()))
-    except (TypeError, ValueError) as exc:
-        return str(exc)
-    return None
+#: port validator of selection settings given to a WorkChain that passes them on to the CalcJob
+validate_select = settings_validator(_select_table, _select_settings)
 
 
 class ActiveSelectCalculation(FlexoCalcJob):

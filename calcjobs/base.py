@@ -67,13 +67,10 @@ def scheduler_options(options) -> dict:
     return {k: v for k, v in dict(options or {}).items() if k not in PROCESS_SPECIFIC_OPTIONS}
 
 
-def settings_input(
-    spec, table: Callable[[], dict], build: Callable[[dict], object] | None = None, **kwargs
-) -> None:
-    """The optional ``parameters`` Dict input of a CalcJob whose executable takes the settings of ``table`` (a
-    function returning ``{name: Setting}``, :mod:`aiida_flexo.settings`): its port validator checks every name,
-    value type and, with ``build`` (a function of the parsed values that raises ``ValueError``), the values
-    together, before the job is submitted."""
+def settings_validator(table: Callable[[], dict], build: Callable[[dict], object] | None = None):
+    """A port validator of a ``parameters`` Dict of the settings of ``table`` (a function returning
+    ``{name: Setting}``, :mod:`aiida_flexo.settings`): every name, value type and, with ``build`` (a function of the
+    parsed values that raises ``ValueError``), the values together."""
 
     def validator(value, _):
         if value is None:
@@ -86,12 +83,20 @@ def settings_input(
             return f'parameters: {exc}'
         return None
 
+    return validator
+
+
+def settings_input(
+    spec, table: Callable[[], dict], build: Callable[[dict], object] | None = None, **kwargs
+) -> None:
+    """The optional ``parameters`` Dict input of a CalcJob whose executable takes the settings of ``table``,
+    checked by :func:`settings_validator` before the job is submitted."""
     names = ', '.join(table())
     spec.input(
         'parameters',
         valid_type=orm.Dict,
         required=False,
-        validator=validator,
+        validator=settings_validator(table, build),
         help=kwargs.pop('help', f'Settings (their names; defaults of the executable): {names}.'),
         **kwargs,
     )

@@ -94,3 +94,25 @@ def calc_node(
         data.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label=label)
         data.store()
     return node
+
+
+def model_restart_workchain(process_class, namespace: str, code, **extra):
+    """A restart WorkChain around an MLIP CalcJob (relax or MD) on cubic BaTiO3 with SevenNet-0, instantiated and set
+    up but not run, as a restart handler sees it; ``extra``: more inputs of the CalcJob namespace (Data nodes)."""
+    from aiida import orm
+    from aiida.engine.utils import instantiate_process
+    from aiida.manage import get_manager
+
+    from aiida_flexo.flexo.structures import builtin
+
+    inputs = {
+        namespace: {
+            'code': code,
+            'structure': orm.StructureData(ase=builtin('BaTiO3')),
+            'model': orm.Str('sevennet-0'),
+            **extra,
+        }
+    }
+    process = instantiate_process(get_manager().get_runner(), process_class, **inputs)
+    process.setup()
+    return process

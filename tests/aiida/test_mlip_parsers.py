@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests_helpers import calc_node
+from tests_helpers import calc_node, model_restart_workchain
 
 pytestmark = [pytest.mark.aiida]
 
@@ -139,23 +139,10 @@ def test_md_parser_on_a_short_run(flexo_code, tiny_model, structure_file, tmp_pa
 @pytest.fixture
 def md_workchain(flexo_code):
     from aiida import orm
-    from aiida.engine.utils import instantiate_process
-    from aiida.manage import get_manager
 
-    from aiida_flexo.flexo.structures import builtin
     from aiida_flexo.workflows.mlip_md import MlipMdWorkChain
 
-    inputs = {
-        'md': {
-            'code': flexo_code,
-            'structure': orm.StructureData(ase=builtin('BaTiO3')),
-            'model': orm.Str('sevennet-0'),
-            'schedule': orm.List([[300.0, 10]]),
-        }
-    }
-    process = instantiate_process(get_manager().get_runner(), MlipMdWorkChain, **inputs)
-    process.setup()
-    return process
+    return model_restart_workchain(MlipMdWorkChain, 'md', flexo_code, schedule=orm.List([[300.0, 10]]))
 
 
 @pytest.mark.parametrize('status', [400, 120, 140])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from tests_helpers import calc_node
+from tests_helpers import calc_node, model_restart_workchain
 
 pytestmark = [pytest.mark.aiida]
 
@@ -93,23 +93,12 @@ def test_gpaw_input_error_stops_at_once(gpaw_workchain, flexo_code):
 @pytest.fixture
 def relax_workchain(flexo_code):
     from aiida import orm
-    from aiida.engine.utils import instantiate_process
-    from aiida.manage import get_manager
 
-    from aiida_flexo.flexo.structures import builtin
     from aiida_flexo.workflows.mlip_relax import MlipRelaxWorkChain
 
-    inputs = {
-        'relax': {
-            'code': flexo_code,
-            'structure': orm.StructureData(ase=builtin('BaTiO3')),
-            'model': orm.Str('sevennet-0'),
-            'parameters': orm.Dict({'fmax': 0.01, 'max_steps': 10}),
-        }
-    }
-    process = instantiate_process(get_manager().get_runner(), MlipRelaxWorkChain, **inputs)
-    process.setup()
-    return process
+    return model_restart_workchain(
+        MlipRelaxWorkChain, 'relax', flexo_code, parameters=orm.Dict({'fmax': 0.01, 'max_steps': 10})
+    )
 
 
 def _trajectory():
