@@ -1,7 +1,8 @@
 """``flexo.textures``: polar textures of a perovskite superlattice, from an MLIP anneal and a dipole GNN.
 
 Outline: build the (A)m/(B)n superlattice with its B-centred cell grid, or assign the grid of a given structure
-(calcfunction) → anneal it with the Allegro potential through a temperature schedule (``flexo.mlip.md.base``; a
+(calcfunction) → for PbTiO3/SrTiO3, check both models on the bulk materials against DFT (``flexo.textures.validate``;
+exit 409 when a check fails and ``require_bulk_valid``) → anneal it with the Allegro potential through a temperature schedule (``flexo.mlip.md.base``; a
 killed run continues from its last frame) → predict per-atom dipoles with the GNN (``flexo.gnn.predict``) of the
 final structure, or of the last ``average_last`` trajectory frames → polarization field P(x, y, z) in C/m², time
 averaged over those frames (calcfunction) → skyrmion number per layer, domains, domain walls, mean |P|
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain
+from aiida.engine import ToContext, WorkChain, if_
 
 from aiida_flexo.calcjobs.functions.textures import (
     ANALYSIS_KEYS,
@@ -32,6 +33,7 @@ from aiida_flexo.calcjobs.functions.textures import (
     texture_field,
 )
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
+from aiida_flexo.calcjobs.textures import TexturesValidateCalculation
 from aiida_flexo.textures.health import (
     IMPLAUSIBLE_P_C_PER_M2,
     implausible_cells,
@@ -84,6 +86,26 @@ def validate_inputs(inputs, _):
     if 'average_last' in inputs and inputs['average_last'].value < 1:
         return f'average_last must be at least 1 (1: the final frame), got {inputs["average_last"].value}'
     return None
+
+
+#: the materials the bulk validation knows (aiida_flexo.textures.bulk)
+BULK_MATERIALS = ('PbTiO3', 'SrTiO3')
+
+
+def bulk_report(result: dict) -> list[str]:
+    """Report lines of a bulk validation (the ``validation`` output of flexo.textures.validate): every quantity
+    with its DFT reference, then the verdict."""
+    model = result['model']
+    pairs = '; '.join(
+        f'{c["quantity"]} {c["value"]:.3g} | {"–" if c["reference"] is None else format(c["reference"], ".3g")}'
+        for c in result['checks']
+        if c['value'] is not None and c['quantity'] != 'SrTiO3_paraelectric'
+    )
+    edge = 'at the scan edge' if model.get('PbTiO3_c_min_at_scan_edge') else 'inside the scan'
+    return [
+        f'bulk (model | {result["reference"]["method"]}): {pairs}; PbTiO3 E(c) minimum {edge}',
+        f'bulk validation: {result["summary"]}',
+    ]
 
 
 def format_schedule(schedule: list) -> str:
@@ -158,6 +180,20 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             'False: report it only (the fast protocol: short test anneals).',
         )
         spec.input(
+            'bulk_validation',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(True),
+            help='Before the anneal, check both models on bulk PbTiO3 and SrTiO3 against DFT (flexo.textures.validate: '
+            'lattice constant, c/a, Ti off-centring, P_s, double well, cubic vs tetragonal, SrTiO3 paraelectric); '
+            'PbTiO3/SrTiO3 superlattices only.',
+        )
+        spec.input(
+            'require_bulk_valid',
+            valid_type=orm.Bool,
+            default=lambda: orm.Bool(True),
+            help='Stop with exit 409 when a bulk check fails (a texture inherits the bulk errors); False: report it.',
+        )
+        spec.input(
             'analysis_options',
             valid_type=orm.Dict,
             required=False,
@@ -186,6 +222,7 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.build,
+            if_(cls.should_validate_bulk)(cls.validate_bulk, cls.inspect_bulk_validation),
             cls.anneal,
             cls.inspect_anneal,
             cls.predict,
@@ -238,6 +275,22 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             message='the anneal did not hold, so there is no texture to analyse: {message}; the trajectory and '
             'the check are in the outputs (a better potential, a smaller timestep or a slower schedule)',
         )
+        spec.exit_code(
+            408, 'ERROR_BULK_VALIDATION_FAILED', message='the bulk validation calculation failed: {message}'
+        )
+        spec.exit_code(
+            409,
+            'ERROR_BULK_NOT_VALID',
+            message='the models fail the bulk PbTiO3/SrTiO3 checks, so a texture from them would inherit those errors: '
+            '{message}; the checks are in the bulk_validation output (retrain, or require_bulk_valid False to run '
+            'anyway)',
+        )
+        spec.output(
+            'bulk_validation',
+            valid_type=orm.Dict,
+            required=False,
+            help='Bulk PbTiO3/SrTiO3 with both models against DFT: quantities, reference, checks (flexo.textures.validate).',
+        )
         spec.output(
             'anneal_check',
             valid_type=orm.Dict,
@@ -282,6 +335,8 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         builder.schedule = orm.List([[float(t), int(n)] for t, n in inputs['schedule']])
         builder.average_last = orm.Int(inputs['average_last'])
         builder.require_anneal_holds = orm.Bool(inputs['require_anneal_holds'])
+        builder.bulk_validation = orm.Bool(inputs['bulk_validation'])
+        builder.require_bulk_valid = orm.Bool(inputs['require_bulk_valid'])
         builder.analysis_options = orm.Dict(inputs['analysis_options'])
         builder.pictures = orm.Dict(inputs['pictures'])
         builder.md.md.code = code
@@ -327,6 +382,54 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         else:
             message = f'assigned the cells of the given {message}'
         self.report(message)
+        return None
+
+    def should_validate_bulk(self) -> bool:
+        if not self.inputs.bulk_validation.value:
+            return False
+        materials = set(self.ctx.grid.base.attributes.get('layer_materials') or [])
+        if materials != set(BULK_MATERIALS):
+            self.report(
+                f'bulk validation skipped: it checks PbTiO3 and SrTiO3, this superlattice is '
+                f'{sorted(materials) or "of unknown materials"}'
+            )
+            return False
+        return True
+
+    def validate_bulk(self):
+        predict = AttributeDict(self.exposed_inputs(GnnPredictCalculation, namespace='predict'))
+        inputs = {
+            'code': predict.code,
+            'model': self.inputs.mlip_model,
+            'dipole_model': self.inputs.dipole_model,
+            'metadata': {
+                'call_link_label': 'validate_bulk',
+                'label': 'bulk PbTiO3/SrTiO3 validation',
+                'options': dict(predict.get('metadata', {}).get('options', {})),
+            },
+        }
+        node = self.submit(TexturesValidateCalculation, **inputs)
+        self.report(
+            f'checking both models on bulk PbTiO3 and SrTiO3 against DFT: {node.process_label}<{node.pk}>'
+        )
+        return ToContext(bulk=node)
+
+    def inspect_bulk_validation(self):
+        node = self.ctx.bulk
+        if not node.is_finished_ok:
+            return self.exit_codes.ERROR_BULK_VALIDATION_FAILED.format(
+                message=f'{node.process_label}<{node.pk}> [{node.exit_status}] {node.exit_message}'
+            )
+        validation = node.outputs.validation
+        self.out('bulk_validation', validation)
+        result = validation.get_dict()
+        for line in bulk_report(result):
+            self.report(line)
+        if not result['failed']:
+            return None
+        if self.inputs.require_bulk_valid.value:
+            return self.exit_codes.ERROR_BULK_NOT_VALID.format(message=result['summary'])
+        self.report(f'WARNING: {result["summary"]}; the anneal goes on (require_bulk_valid False)')
         return None
 
     def anneal(self):

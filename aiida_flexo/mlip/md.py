@@ -31,7 +31,7 @@ from aiida_flexo.mlip.relax import check_structure, parse_fix
 from aiida_flexo.settings import option
 
 #: Thermostat names accepted by :func:`run_md`.
-THERMOSTATS = ('langevin', 'nose-hoover', 'npt', 'epitaxial')
+THERMOSTATS = ('langevin', 'nose-hoover', 'npt', 'epitaxial', 'anisotropic')
 #: compressibility the ``epitaxial`` Berendsen barostat assumes (1/(150 GPa), a perovskite oxide), 1/GPa; it only sets
 #: how fast the out-of-plane length follows the stress, not where it ends
 EPITAXIAL_COMPRESSIBILITY_PER_GPA = 1.0 / 150.0
@@ -47,7 +47,8 @@ class MDSettings:
         default='langevin',
         metadata=option(
             'langevin / nose-hoover: NVT; npt: isotropic MTK barostat; epitaxial: in-plane lattice clamped (a film '
-            'on its substrate), out-of-plane free (Berendsen NPT along z).',
+            'on its substrate), out-of-plane free (Berendsen NPT along z); anisotropic: each axis free (Berendsen '
+            'NPT along x, y, z: a tetragonal cell may turn cubic on heating).',
             choices=THERMOSTATS,
         ),
     )
@@ -55,13 +56,15 @@ class MDSettings:
         default=0.01, metadata=option('Langevin friction, 1/fs.', flag='--friction')
     )
     tdamp_fs: float = field(
-        default=100.0, metadata=option('Nosé–Hoover (epitaxial: Berendsen) damping time, fs.', flag='--tdamp')
+        default=100.0,
+        metadata=option('Nosé–Hoover (epitaxial, anisotropic: Berendsen) damping time, fs.', flag='--tdamp'),
     )
     pressure_GPa: float = field(
-        default=0.0, metadata=option('npt / epitaxial target pressure, GPa.', flag='--pressure')
+        default=0.0, metadata=option('npt / epitaxial / anisotropic target pressure, GPa.', flag='--pressure')
     )
     pdamp_fs: float = field(
-        default=1000.0, metadata=option('npt / epitaxial barostat damping time, fs.', flag='--pdamp')
+        default=1000.0,
+        metadata=option('npt / epitaxial / anisotropic barostat damping time, fs.', flag='--pdamp'),
     )
     stride: int = field(default=10, metadata=option('Steps between written frames.'))
     seed: int = field(default=0, metadata=option('Seed of velocities and Langevin noise.'))
@@ -192,7 +195,7 @@ def _dynamics(
             tdamp=tdamp_fs * units.fs,
             pdamp=pdamp_fs * units.fs,
         )
-    if thermostat == 'epitaxial':
+    if thermostat in ('epitaxial', 'anisotropic'):
         from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
 
         # in-plane lattice clamped (to the substrate the structure was built on), out-of-plane free: NPT along z
@@ -204,7 +207,7 @@ def _dynamics(
             pressure_au=pressure_GPa * units.GPa,
             taup=pdamp_fs * units.fs,
             compressibility_au=EPITAXIAL_COMPRESSIBILITY_PER_GPA / units.GPa,
-            mask=(0, 0, 1),
+            mask=(0, 0, 1) if thermostat == 'epitaxial' else (1, 1, 1),
         )
     raise ValueError(f'unknown thermostat {thermostat!r}; choose one of {list(THERMOSTATS)}')
 
@@ -240,11 +243,12 @@ def run_md(
         thermostat: ``langevin`` (NVT), ``nose-hoover`` (NVT, Nosé–Hoover chain), ``npt`` (isotropic
             Martyna–Tobias–Klein barostat with a Nosé–Hoover chain thermostat) or ``epitaxial`` (a thin film on a
             substrate: in-plane lattice vectors a, b clamped as given, the out-of-plane length free at
-            ``pressure_GPa``; Berendsen thermostat (``tdamp_fs``) and barostat (``pdamp_fs``) along z only).
+            ``pressure_GPa``; Berendsen thermostat (``tdamp_fs``) and barostat (``pdamp_fs``) along z only) or
+            ``anisotropic`` (the same along x, y and z, each axis free: a heating run's tetragonal → cubic).
         friction_per_fs: Langevin friction, 1/fs.
-        tdamp_fs: Nosé–Hoover (``epitaxial``: Berendsen) thermostat damping time, fs.
-        pressure_GPa: target pressure of ``npt`` and ``epitaxial``, GPa.
-        pdamp_fs: barostat damping time of ``npt`` and ``epitaxial``, fs.
+        tdamp_fs: Nosé–Hoover (``epitaxial``, ``anisotropic``: Berendsen) thermostat damping time, fs.
+        pressure_GPa: target pressure of ``npt``, ``epitaxial`` and ``anisotropic``, GPa.
+        pdamp_fs: barostat damping time of ``npt``, ``epitaxial`` and ``anisotropic``, fs.
         trajectory: ase ``.traj`` file written every ``stride`` steps as the run goes.
         stride: steps between written frames.
         fix: atoms held fixed (see :func:`aiida_flexo.mlip.parse_fix`); without fixed atoms, Langevin runs hold
@@ -271,7 +275,7 @@ def run_md(
     total = sum(s.n_steps for s in stages)
     if not 0 <= start_step <= total:
         raise ValueError(f'start_step {start_step} is outside the schedule (0..{total} steps)')
-    if thermostat in ('npt', 'epitaxial') and not all(atoms.pbc):
+    if thermostat in ('npt', 'epitaxial', 'anisotropic') and not all(atoms.pbc):
         raise ValueError(f'{thermostat} needs a 3D periodic cell')
 
     rng = np.random.default_rng(seed)

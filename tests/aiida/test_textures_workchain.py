@@ -413,6 +413,9 @@ def test_reports_and_labels(run):
     report = _report(node)
     assert 'built (BaTiO3)3 superlattice: 135 atoms, grid 3×3×3' in report
     assert 'seed bubble' in report
+    # the bulk checks know PbTiO3 and SrTiO3 only: said, and no validation output
+    assert "bulk validation skipped: it checks PbTiO3 and SrTiO3, this superlattice is ['BaTiO3']" in report
+    assert 'bulk_validation' not in node.outputs
     assert 'annealing with the MLIP (300 K × 20 → 1 K × 20 steps)' in report
     assert f'predicting the dipoles of {AVERAGE_LAST} frame(s)' in report
     assert re.search(r'displacement from the start rms \d+\.\d+ Å, max \d+\.\d+ Å', report)

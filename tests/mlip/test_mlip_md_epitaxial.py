@@ -39,3 +39,27 @@ def test_epitaxial_needs_a_periodic_cell():
     atoms.pbc = (True, True, False)
     with pytest.raises(ValueError, match='epitaxial needs a 3D periodic cell'):
         run_md(atoms, EMT(), '300:2', thermostat='epitaxial')
+
+
+def test_anisotropic_relaxes_each_axis():
+    """``anisotropic`` (a heating run's NPT): copper strained tetragonally (z +3 %, x, y −2 %) returns towards cubic
+    along every axis, independently, where ``epitaxial`` would have kept x and y."""
+    atoms = bulk('Cu', 'fcc', a=3.61, cubic=True).repeat((2, 2, 2))
+    atoms.set_cell(np.diag([2 * 3.61 * 0.98, 2 * 3.61 * 0.98, 2 * 3.61 * 1.03]), scale_atoms=True)
+    result = run_md(
+        atoms,
+        EMT(),
+        '300:400',
+        thermostat='anisotropic',
+        timestep_fs=2.0,
+        tdamp_fs=50.0,
+        pdamp_fs=200.0,
+        seed=1,
+    )
+    start, end = atoms.cell.lengths(), result.atoms.cell.lengths()
+    assert np.allclose(result.atoms.cell.angles(), 90.0)
+    assert end[0] > start[0] + 0.05 and end[1] > start[1] + 0.05  # the compressed axes expanded
+    assert end[2] < start[2] - 0.05  # the stretched one shrank
+    assert (
+        end[2] / end[:2].mean() < 0.5 * (start[2] / start[:2].mean() - 1) + 1
+    )  # half the tetragonality gone
