@@ -26,6 +26,32 @@ def _validate_c_values(value, _):
     return None
 
 
+HEATING_KEYS = ('temperatures', 'steps', 'size', 'timestep_fs')
+
+
+def validate_heating(value, _):
+    """A heating run: rising positive temperatures (K), and the command's limits on steps, size and time step."""
+    if value is None:
+        return None
+    heating = value.get_dict()
+    unknown = sorted(set(heating) - set(HEATING_KEYS))
+    if unknown:
+        return f'heating: unknown keys {unknown}; known: {list(HEATING_KEYS)}'
+    temperatures = heating.get('temperatures')
+    if (
+        not isinstance(temperatures, list)
+        or len(temperatures) < 2
+        or not all(isinstance(t, (int, float)) and t > 0 for t in temperatures)
+        or any(b <= a for a, b in zip(temperatures, temperatures[1:]))
+    ):
+        return f'heating: temperatures must be at least 2 positive, rising values (K), got {temperatures}'
+    if int(heating.get('steps', 1000)) < 20 or int(heating.get('size', 3)) < 2:
+        return 'heating: steps must be at least 20 and size at least 2'
+    if not float(heating.get('timestep_fs', 2.0)) > 0:
+        return 'heating: timestep_fs must be positive'
+    return None
+
+
 class TexturesValidateCalculation(_ModelCalcJob):
     """Bulk PbTiO3/SrTiO3 with a potential and a dipole GNN against DFT (``aiida-flexo textures validate``)."""
 
@@ -42,6 +68,14 @@ class TexturesValidateCalculation(_ModelCalcJob):
             required=False,
             validator=_validate_c_values,
             help='PbTiO3 c scan at a = 3.905 Å (Å); default that of the command.',
+        )
+        spec.input(
+            'heating',
+            valid_type=orm.Dict,
+            required=False,
+            validator=validate_heating,
+            help='Also a PbTiO3 heating run: temperatures (K, rising), steps per temperature (1000), size (N×N×N, 3), '
+            'timestep_fs (2).',
         )
         spec.inputs['metadata']['options']['parser_name'].default = 'flexo.textures.validate'
         spec.output(
@@ -60,6 +94,16 @@ class TexturesValidateCalculation(_ModelCalcJob):
         arguments = [self.model_argument(), '--dipole', f'dipole_{self.inputs.dipole_model.filename}']
         if 'c_values' in self.inputs:
             arguments += ['--c-values', ','.join(f'{float(c):g}' for c in self.inputs.c_values.get_list())]
+        if 'heating' in self.inputs:
+            heating = self.inputs.heating.get_dict()
+            arguments += ['--heating', ','.join(f'{float(t):g}' for t in heating['temperatures'])]
+            for key, flag in (
+                ('steps', '--heating-steps'),
+                ('size', '--heating-size'),
+                ('timestep_fs', '--heating-timestep'),
+            ):
+                if key in heating:
+                    arguments += [flag, f'{heating[key]:g}']
         return [*arguments, '--out', VALIDATION_FILE]
 
 

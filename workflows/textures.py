@@ -33,7 +33,7 @@ from aiida_flexo.calcjobs.functions.textures import (
     texture_field,
 )
 from aiida_flexo.calcjobs.gnn import GnnPredictCalculation
-from aiida_flexo.calcjobs.textures import TexturesValidateCalculation
+from aiida_flexo.calcjobs.textures import TexturesValidateCalculation, validate_heating
 from aiida_flexo.textures.health import (
     IMPLAUSIBLE_P_C_PER_M2,
     implausible_cells,
@@ -102,10 +102,24 @@ def bulk_report(result: dict) -> list[str]:
         if c['value'] is not None and c['quantity'] != 'SrTiO3_paraelectric'
     )
     edge = 'at the scan edge' if model.get('PbTiO3_c_min_at_scan_edge') else 'inside the scan'
-    return [
+    lines = [
         f'bulk (model | {result["reference"]["method"]}): {pairs}; PbTiO3 E(c) minimum {edge}',
         f'bulk validation: {result["summary"]}',
     ]
+    if 'heating' in result:
+        from aiida_flexo.textures.heating import describe_transition
+
+        heating = result['heating']
+        steps = ', '.join(
+            f'{p["target_K"]:g} K: |P| {p["magnitude_C_m2"]:.2f} C/m², c/a {p["c_over_a"]:.3f}'
+            for p in heating['points']
+        )
+        lines.append(
+            f'PbTiO3 heating ({heating["settings"]["n_atoms"]} atoms, {heating["settings"]["steps"]} steps each): '
+            f'{steps}; {describe_transition(heating["transition_born"])} (Born charges; experiment '
+            f'{heating["experiment_Tc_K"]:.0f} K, which PBE overestimates)'
+        )
+    return lines
 
 
 def format_schedule(schedule: list) -> str:
@@ -186,6 +200,14 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             help='Before the anneal, check both models on bulk PbTiO3 and SrTiO3 against DFT (flexo.textures.validate: '
             'lattice constant, c/a, Ti off-centring, P_s, double well, cubic vs tetragonal, SrTiO3 paraelectric); '
             'PbTiO3/SrTiO3 superlattices only.',
+        )
+        spec.input(
+            'bulk_heating',
+            valid_type=orm.Dict,
+            required=False,
+            validator=validate_heating,
+            help='With the bulk validation, a PbTiO3 heating run with the potential (where |P| vanishes, c/a): '
+            'temperatures (K, rising), steps, size, timestep_fs.',
         )
         spec.input(
             'require_bulk_valid',
@@ -337,6 +359,8 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         builder.require_anneal_holds = orm.Bool(inputs['require_anneal_holds'])
         builder.bulk_validation = orm.Bool(inputs['bulk_validation'])
         builder.require_bulk_valid = orm.Bool(inputs['require_bulk_valid'])
+        if inputs.get('bulk_heating'):
+            builder.bulk_heating = orm.Dict(inputs['bulk_heating'])
         builder.analysis_options = orm.Dict(inputs['analysis_options'])
         builder.pictures = orm.Dict(inputs['pictures'])
         builder.md.md.code = code
@@ -402,6 +426,7 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
             'code': predict.code,
             'model': self.inputs.mlip_model,
             'dipole_model': self.inputs.dipole_model,
+            **({'heating': self.inputs.bulk_heating} if 'bulk_heating' in self.inputs else {}),
             'metadata': {
                 'call_link_label': 'validate_bulk',
                 'label': 'bulk PbTiO3/SrTiO3 validation',

@@ -442,10 +442,23 @@ def analyse(
 @click.option(
     '--c-values', default='4.0,4.2,4.4,4.6,4.8', show_default=True, help='PbTiO3 c scan at a = 3.905 Å (Å).'
 )
+@click.option(
+    '--heating',
+    help='Also heat a PbTiO3 supercell through these temperatures (K, rising, comma-separated, e.g. '
+    '300,500,700,900,1100): |⟨P⟩| and c/a per temperature, where P vanishes (the tetragonal → cubic transition).',
+)
+@click.option(
+    '--heating-steps', type=click.IntRange(min=20), default=1000, show_default=True, help='MD steps each.'
+)
+@click.option('--heating-size', type=click.IntRange(min=2), default=3, show_default=True, help='N×N×N cells.')
+@click.option('--heating-timestep', type=float, default=2.0, show_default=True, help='MD time step, fs.')
 @click.option('--strict', is_flag=True, help='Exit with status 1 when a check fails.')
 @click.option('--device', default='cpu', show_default=True, help='Torch device of both models.')
 @click.option('--json', 'as_json', is_flag=True, help='Print the result as JSON.')
-def validate(mlip_model, dipole_path, out, overwrite, c_values, strict, device, as_json) -> None:
+def validate(
+    mlip_model, dipole_path, out, overwrite, c_values, heating, heating_steps, heating_size, heating_timestep, strict,
+    device, as_json,
+) -> None:  # fmt: skip
     """Bulk PbTiO3 and SrTiO3 with a potential (MLIP) and a dipole GNN, checked against DFT.
 
     SrTiO3 lattice constant and what is left of a 0.1 Å Ti shift (off-centring, P_z, its polar well against
@@ -472,6 +485,13 @@ def validate(mlip_model, dipole_path, out, overwrite, c_values, strict, device, 
     scan = _floats(c_values, tuple(range(1, 101)), '--c-values')
     if len(scan) < 3 or min(scan) <= 0:
         fail(f'--c-values needs at least 3 positive lengths (Å) for a minimum of E(c), got {c_values!r}')
+    temperatures = None
+    if heating is not None:
+        temperatures = _floats(heating, tuple(range(2, 101)), '--heating')
+        if min(temperatures) <= 0 or any(b <= a for a, b in zip(temperatures, temperatures[1:])):
+            fail(f'--heating takes at least 2 positive, rising temperatures (K), got {heating!r}')
+        if not heating_timestep > 0:
+            fail(f'--heating-timestep must be a positive time step in fs, got {heating_timestep}')
     calculator = _load(mlip_model, device)
     for a_site in ('Pb', 'Sr'):
         _check_species(perovskite(a_site, 3.905, 3.905), calculator)
@@ -490,6 +510,11 @@ def validate(mlip_model, dipole_path, out, overwrite, c_values, strict, device, 
         fail(str(exc))
     reference = load_reference()
     checks = check_bulk(row, reference['values'])
+    heating_result = None
+    if temperatures is not None:
+        heating_result = _heat_pbtio3(
+            calculator, model, temperatures, heating_steps, heating_size, heating_timestep, log
+        )
     result = {
         'model': row,
         'reference': reference,
@@ -498,6 +523,8 @@ def validate(mlip_model, dipole_path, out, overwrite, c_values, strict, device, 
         'summary': summary_line(checks),
         'models': {'mlip': str(mlip_model), 'dipole': str(dipole_path)},
     }
+    if heating_result is not None:
+        result['heating'] = heating_result
     if out is not None:
         import json
 
@@ -507,8 +534,58 @@ def validate(mlip_model, dipole_path, out, overwrite, c_values, strict, device, 
     else:
         click.echo(bulk_table([row, reference['values']], ['model', reference['method']], checks))
         click.echo(result['summary'])
+        if heating_result is not None:
+            click.echo(heating_table(heating_result))
     if strict and result['failed']:
         fail(f'bulk validation failed: {result["summary"]}')
+
+
+def _heat_pbtio3(calculator, dipole_model, temperatures, steps, size, timestep_fs, log) -> dict:
+    """A heating run of N×N×N PbTiO3 (tetragonal, on the SrTiO3 lattice to start, every axis free)."""
+    import time
+
+    from aiida_flexo.mlip.md import MDExplosionError
+    from aiida_flexo.textures.heating import heating_run, heating_summary
+    from aiida_flexo.textures.superlattice import build_superlattice
+
+    supercell = build_superlattice(size, 0, size, ('PbTiO3', 'SrTiO3'), seed='uniform')
+    tick = time.perf_counter()
+    try:
+        points = heating_run(
+            supercell, calculator, temperatures, steps, timestep_fs=timestep_fs, dipole_model=dipole_model
+        )
+    except (ValueError, MDExplosionError) as exc:
+        fail(f'the PbTiO3 heating run failed: {exc}')
+    summary = heating_summary(points)
+    summary['settings'] = {
+        'temperatures_K': list(temperatures), 'steps': steps, 'size': size, 'timestep_fs': timestep_fs,
+        'n_atoms': len(supercell.atoms), 'thermostat': 'anisotropic',
+    }  # fmt: skip
+    summary['wall_s'] = time.perf_counter() - tick
+    if log is not None:
+        log(f'heating: {len(points)} temperatures in {summary["wall_s"]:.0f} s')
+    return summary
+
+
+def heating_table(heating: dict) -> str:
+    """The heating run as text: one line per temperature, then where |⟨P⟩| vanishes."""
+    from aiida_flexo.textures.heating import describe_transition
+
+    lines = [
+        '| T target (K) | T mean (K) | ⟨P⟩ Born (C/m²) | |⟨P⟩| GNN (C/m²) | c/a |',
+        '|---|---|---|---|---|',
+    ]
+    for p in heating['points']:
+        vector = ', '.join(f'{x:+.3f}' for x in p['polarization_C_m2'])
+        gnn = '–' if p['gnn_magnitude_C_m2'] is None else f'{p["gnn_magnitude_C_m2"]:.3f}'
+        lines.append(
+            f'| {p["target_K"]:.0f} | {p["mean_temperature_K"]:.0f} | ({vector}) | {gnn} | {p["c_over_a"]:.3f} |'
+        )
+    lines.append(f'Born charges: {describe_transition(heating["transition_born"])}')
+    if 'transition_gnn' in heating:
+        lines.append(f'GNN: {describe_transition(heating["transition_gnn"])}')
+    lines.append(f'(experiment: {heating["experiment_Tc_K"]:.0f} K, first order; PBE overestimates it)')
+    return '\n'.join(lines)
 
 
 def _model_node(value: str, option: str, kind: str):
@@ -596,10 +673,22 @@ def _model_node(value: str, option: str, kind: str):
     help='Stop (exit 407) when the anneal does not hold (a stage > 10 % / 10 K from its target, an atom > 1 Å '
     'from its site), or only report it [default: protocol: stop, except fast].',
 )
+@click.option(
+    '--bulk-validation/--no-bulk-validation',
+    default=None,
+    help='Check both models on bulk PbTiO3 and SrTiO3 against DFT before the anneal (PbTiO3/SrTiO3 only; '
+    'flexo.textures.validate, as `textures validate`) [default: protocol: yes].',
+)
+@click.option(
+    '--require-bulk-valid/--report-bulk-only',
+    default=None,
+    help='Stop (exit 409) when a bulk check fails, or only report it [default: protocol: stop, except fast].',
+)
 def submit(
     m_layers, n_layers, size, materials, a_inplane, substrate, c_values, seed, seed_in, stripe_width, bubble_radius,
     displacement_b, displacement_o, mlip_model, dipole_model, schedule, protocol, average_last, stride, timestep,
     code_label, max_wallclock, profile, as_json, threads=None, device=None, require_anneal_holds=None, epitaxial=False,
+    bulk_validation=None, require_bulk_valid=None,
 ) -> None:  # fmt: skip
     """Submit flexo.textures to the daemon: build the superlattice, anneal it with the MLIP, predict the
     polarization field with the dipole GNN, analyse it (skyrmion numbers, domains, walls) and draw it.
@@ -635,8 +724,13 @@ def submit(
     if timestep is not None and not timestep > 0:
         fail(f'--timestep must be a positive time step in fs, got {timestep}')
     overrides['md_parameters'] = {key: value for key, value in md_parameters.items() if value is not None}
-    if require_anneal_holds is not None:
-        overrides['require_anneal_holds'] = require_anneal_holds
+    for key, value in (
+        ('require_anneal_holds', require_anneal_holds),
+        ('bulk_validation', bulk_validation),
+        ('require_bulk_valid', require_bulk_valid),
+    ):
+        if value is not None:
+            overrides[key] = value
     try:
         from aiida_flexo.calcjobs.functions.textures import superlattice_from_parameters
 
@@ -688,6 +782,8 @@ def submit(
         'schedule': merged['schedule'],
         'average_last': merged['average_last'],
         'require_anneal_holds': merged['require_anneal_holds'],
+        'bulk_validation': merged['bulk_validation'],
+        'require_bulk_valid': merged['require_bulk_valid'],
         'thermostat': merged['md_parameters'].get('thermostat'),
         'mlip_model_pk': mlip.pk,
         'dipole_model_pk': dipole.pk,

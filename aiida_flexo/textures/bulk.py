@@ -279,9 +279,8 @@ def bulk_table(rows: Sequence[dict], names: Sequence[str], checks: list[dict] | 
 def _failure(check: dict) -> str:
     if check['quantity'] == 'SrTiO3_paraelectric':
         return f'SrTiO3 polar well {check["value"]:.3g} meV/f.u. ≥ k_B·300 K = {check["reference"]:.3g} meV'
-    return (
-        f'{check["quantity"]} {check["value"]:.3g} (reference {check["reference"]:.3g}'
-        + (f', {check["tolerance"]})' if check['tolerance'] else ')')
+    return f'{check["quantity"]} {check["value"]:.3g} (reference {check["reference"]:.3g}' + (
+        f', {check["tolerance"]})' if check['tolerance'] else ')'
     )
 
 

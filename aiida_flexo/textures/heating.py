@@ -38,6 +38,9 @@ class HeatingPoint:
             the thermal noise of a finite cell).
         c_over_a: mean cell's longest over the mean of its two other lattice parameters, per unit cell.
         n_frames: frames averaged.
+        gnn_polarization_C_m2: with a dipole model, its ⟨P⟩ (each frame's dipole minus that of the ideal sites in
+            the same cell, the same branch), C/m²; else None.
+        gnn_magnitude_C_m2: |⟨P⟩| of the dipole model, C/m² (or None).
     """
 
     target_K: float
@@ -46,6 +49,8 @@ class HeatingPoint:
     magnitude_C_m2: float
     c_over_a: float
     n_frames: int
+    gnn_polarization_C_m2: list[float] | None = None
+    gnn_magnitude_C_m2: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,11 +73,23 @@ def cell_polarization(atoms, reference_scaled: np.ndarray, born_charges: np.ndar
     return np.asarray(dipole_to_polarization(dipole, atoms.get_volume()), dtype=float)
 
 
+def model_polarization(atoms, reference_scaled: np.ndarray, dipole_model) -> np.ndarray:
+    """A dipole model's polarization (C/m²) of ``atoms``: its dipole minus that of the ideal sites in the same cell
+    (so on the branch of the centrosymmetric structure, whatever the model's absolute reference)."""
+    ideal = atoms.copy()
+    ideal.set_scaled_positions(reference_scaled)
+    dipole = np.sum(dipole_model.per_atom_dipoles(atoms), axis=0) - np.sum(
+        dipole_model.per_atom_dipoles(ideal), axis=0
+    )
+    return np.asarray(dipole_to_polarization(dipole, atoms.get_volume()), dtype=float)
+
+
 def stage_points(
-    frames: Sequence, superlattice: Superlattice, born_charges: np.ndarray
+    frames: Sequence, superlattice: Superlattice, born_charges: np.ndarray, dipole_model=None
 ) -> list[HeatingPoint]:
     """The :class:`HeatingPoint` of each stage of MD ``frames`` (``info['md_stage']``, ``target_temperature_K``,
-    momenta), averaged over the second half of its frames."""
+    momenta), averaged over the second half of its frames; with ``dipole_model`` (``per_atom_dipoles(atoms)``, e·Å) its
+    polarization too."""
     from aiida_flexo.textures.born import undistorted_superlattice
 
     reference = undistorted_superlattice(superlattice).atoms.get_scaled_positions(wrap=False)
@@ -88,6 +105,9 @@ def stage_points(
         lengths = np.mean([a.cell.lengths() / (nx, ny, nz) for a in chosen], axis=0)
         order = np.sort(lengths)
         mean_P = P.mean(axis=0)
+        gnn = None
+        if dipole_model is not None:
+            gnn = np.mean([model_polarization(a, reference, dipole_model) for a in chosen], axis=0)
         points.append(
             HeatingPoint(
                 target_K=float(chosen[0].info['target_temperature_K']),
@@ -96,6 +116,8 @@ def stage_points(
                 magnitude_C_m2=float(np.linalg.norm(mean_P)),
                 c_over_a=float(order[-1] / order[:2].mean()),
                 n_frames=len(chosen),
+                gnn_polarization_C_m2=None if gnn is None else gnn.tolist(),
+                gnn_magnitude_C_m2=None if gnn is None else float(np.linalg.norm(gnn)),
             )
         )
     return points
@@ -113,12 +135,13 @@ def heating_run(
     trajectory: str | Path | None = None,
     seed: int = 0,
     born_charges: dict | None = None,
+    dipole_model=None,
 ) -> list[HeatingPoint]:
     """Heat ``superlattice`` (a bulk supercell: ``build_superlattice(N, 0, N, ...)``) through ``temperatures`` (K,
     rising), ``steps_per_temperature`` MD steps each, and return one :class:`HeatingPoint` per temperature.
 
     ``born_charges``: {material: {A, B, O_par, O_perp}} (default: the literature values,
-    :mod:`aiida_flexo.polarization.perovskite`).
+    :mod:`aiida_flexo.polarization.perovskite`); ``dipole_model``: a dipole GNN whose polarization is averaged too.
     """
     import tempfile
 
@@ -152,7 +175,36 @@ def heating_run(
             seed=seed,
         )
         frames = read(path, index=':')
-    return stage_points(frames[1:], superlattice, charges)  # frame 0: the start, before any stage
+    return stage_points(
+        frames[1:], superlattice, charges, dipole_model
+    )  # frame 0: the start, before any stage
+
+
+def heating_summary(points: Sequence[HeatingPoint]) -> dict:
+    """Points and the transition of the Born-charge and (when there) the dipole model's order parameter."""
+    temperatures = [p.target_K for p in points]
+    out = {
+        'points': [p.as_dict() for p in points],
+        'transition_born': transition_temperature(temperatures, [p.magnitude_C_m2 for p in points]),
+        'experiment_Tc_K': PBTIO3_TC_EXPERIMENT_K,
+    }
+    if all(p.gnn_magnitude_C_m2 is not None for p in points):
+        out['transition_gnn'] = transition_temperature(temperatures, [p.gnn_magnitude_C_m2 for p in points])
+    return out
+
+
+def describe_transition(transition: dict) -> str:
+    """'|⟨P⟩| vanishes near 812 K', '... does not vanish up to 1300 K' or '... already gone at 300 K' (with Landau's
+    estimate when there is one)."""
+    T = transition['T_vanish_K']
+    line = {
+        None: f'|⟨P⟩| vanishes near {T:.0f} K',
+        'above': f'|⟨P⟩| does not vanish up to {T:.0f} K',
+        'below': f'|⟨P⟩| already gone at {T:.0f} K',
+    }[transition['bound']]
+    if transition.get('landau_K') is not None:
+        line += f' (Landau fit of P² ∝ T_c − T: {transition["landau_K"]:.0f} K)'
+    return line
 
 
 def transition_temperature(

@@ -28,7 +28,8 @@ def recorded(monkeypatch, tmp_path):
     status = _record(
         tmp_path,
         ['textures', 'validate', str(tmp_path / 'model.nequip.zip'), '--dipole', str(tmp_path / 'dipole_model.pt'),
-         '--out', str(tmp_path / 'validation.json'), '--c-values', '4.1,4.3,4.5'],
+         '--out', str(tmp_path / 'validation.json'), '--c-values', '4.1,4.3,4.5', '--heating', '300,600',
+         '--heating-steps', '40', '--heating-size', '2'],
     )  # fmt: skip
     assert status == 0, (tmp_path / 'aiida.err').read_text()
     return tmp_path
@@ -48,6 +49,8 @@ def test_parser_stores_the_validation(flexo_code, recorded):
     assert lines[0].startswith('bulk (model | GPAW (fast, PBE)): a_SrTiO3_A 3.93 | 3.95;')
     assert 'PbTiO3_cubic_minus_tetragonal_meV' in lines[0] and 'minimum inside the scan' in lines[0]
     assert lines[1] == f'bulk validation: {validation["summary"]}'
+    assert lines[2].startswith('PbTiO3 heating (40 atoms, 40 steps each): 300 K: |P| ')
+    assert '|⟨P⟩|' in lines[2] and 'experiment 763 K' in lines[2]
 
 
 def test_parser_without_checks_is_an_error(flexo_code, tmp_path):
@@ -76,12 +79,14 @@ def test_command_line_and_inputs(flexo_code, tmp_path):
         model=mlip,
         dipole_model=dipole,
         c_values=orm.List([4.0, 4.4, 4.8]),
+        heating=orm.Dict({'temperatures': [300, 900], 'steps': 500}),
     )
     (tmp_path / 'sandbox').mkdir()
     calcinfo = process.prepare_for_submission(Folder(str(tmp_path / 'sandbox')))
     assert calcinfo.codes_info[0].cmdline_params == [
         '--status-file', '_flexo_status.json', 'textures', 'validate', 'model.nequip.zip', '--dipole',
-        'dipole_model.pt', '--c-values', '4,4.4,4.8', '--out', 'validation.json', '--json',
+        'dipole_model.pt', '--c-values', '4,4.4,4.8', '--heating', '300,900', '--heating-steps', '500', '--out',
+        'validation.json', '--json',
     ]  # fmt: skip
     assert sorted(target for _, _, target in calcinfo.local_copy_list) == [
         'dipole_model.pt',
@@ -91,6 +96,10 @@ def test_command_line_and_inputs(flexo_code, tmp_path):
     builder = TexturesValidateCalculation.get_builder()
     with pytest.raises(ValueError, match='at least 3 positive lengths'):
         builder.c_values = orm.List([4.0, 4.4])
+    with pytest.raises(ValueError, match='rising'):
+        builder.heating = orm.Dict({'temperatures': [900, 300]})
+    with pytest.raises(ValueError, match='unknown keys'):
+        builder.heating = orm.Dict({'temperatures': [300, 900], 'stpes': 10})
 
 
 def test_protocols_require_a_valid_bulk_except_fast(flexo_code):
@@ -103,3 +112,5 @@ def test_protocols_require_a_valid_bulk_except_fast(flexo_code):
         builder = TextureWorkChain.get_builder_from_protocol(flexo_code, model, model, protocol=protocol)
         assert builder.bulk_validation.value is True
         assert builder.require_bulk_valid.value is required
+        assert ('bulk_heating' in builder) is required  # the fast protocol runs no heating
+    assert builder.bulk_heating['size'] == 4 and builder.bulk_heating['temperatures'][-1] == 1300

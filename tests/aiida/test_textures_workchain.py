@@ -206,6 +206,7 @@ def run(aiida_profile, daemon_client, tiny_model, born_world_dipole_model):
         '--bubble-radius', '1', '--mlip', str(tiny_model), '--dipole', str(born_world_dipole_model), '--schedule',
         schedule, '--protocol', 'fast', '--stride', str(STRIDE), '--average-last', str(AVERAGE_LAST),
         '--max-wallclock', '900', '--profile', aiida_profile.name, '--json', '--threads', '2', '--device', 'cpu',
+        '--report-bulk-only',
     ]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -242,6 +243,8 @@ def test_cli_submit_and_workchain_finish(run):
     assert node.process_label == 'TextureWorkChain'
     assert submitted['n_atoms'] == 135 and submitted['grid_shape'] == [3, 3, 3]
     assert submitted['schedule'] == SCHEDULE and submitted['average_last'] == AVERAGE_LAST
+    assert submitted['bulk_validation'] is True and submitted['require_bulk_valid'] is False
+    assert node.inputs.require_bulk_valid.value is False
     assert node.label == 'textures (BaTiO3)3 3×3, seed bubble (fast)'
     assert node.inputs.superlattice['bubble_radius'] == 1.0
     assert node.inputs.md.md.parameters['stride'] == STRIDE

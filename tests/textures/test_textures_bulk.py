@@ -164,3 +164,35 @@ def test_cli_validate_refuses_bad_input_before_any_work(toy_models, monkeypatch)
     from aiida_flexo.mlip.exit_codes import MLIP_EXIT
 
     assert result.exit_code == MLIP_EXIT.MISSING_SPECIES.status and 'Sr' in result.output
+
+
+def test_cli_validate_with_a_heating_run(toy_models, tmp_path):
+    """The heating run's plumbing (the toy supercell is an Einstein crystal around its ideal sites: no transition)."""
+    mlip, dipole = toy_models
+    args = [
+        mlip,
+        '--dipole',
+        dipole,
+        '--c-values',
+        '4.1,4.3,4.5',
+        '--heating',
+        '300,600',
+        '--heating-steps',
+        '40',
+    ]
+    result = _validate(*args, '--heating-size', '2', '--heating-timestep', '1', '--json')
+    assert result.exit_code == 0, result.output
+    heating = json.loads(result.output)['heating']
+    assert heating['settings'] == {
+        'temperatures_K': [300.0, 600.0], 'steps': 40, 'size': 2, 'timestep_fs': 1.0, 'n_atoms': 40,
+        'thermostat': 'anisotropic',
+    }  # fmt: skip
+    points = heating['points']
+    assert [p['target_K'] for p in points] == [300.0, 600.0] and all(p['n_frames'] == 2 for p in points)
+    assert all(p['gnn_magnitude_C_m2'] == 0.0 for p in points)  # the toy dipole model is zero on supercells
+    assert all(p['c_over_a'] == pytest.approx(4.152 / 3.905, rel=0.01) for p in points)  # zero stress: kept
+    assert 'transition_born' in heating and heating['experiment_Tc_K'] == 763.0
+    text = _validate(*args, '--heating-size', '2', '--heating-timestep', '1')
+    assert '| T target (K) |' in text.output and 'experiment: 763 K' in text.output
+    bad = _validate(mlip, '--dipole', dipole, '--heating', '600,300')
+    assert bad.exit_code != 0 and 'rising temperatures' in bad.output

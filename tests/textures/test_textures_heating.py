@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 from ase.calculators.calculator import Calculator, all_changes
 
-from aiida_flexo.textures.born import site_born_charges, undistorted_superlattice
-from aiida_flexo.textures.heating import cell_polarization, heating_run, transition_temperature
+from aiida_flexo.textures.born import born_charge_model, site_born_charges, undistorted_superlattice
+from aiida_flexo.textures.heating import (
+    cell_polarization,
+    describe_transition,
+    heating_run,
+    heating_summary,
+    transition_temperature,
+)
 from aiida_flexo.textures.superlattice import build_superlattice
 from aiida_flexo.units import E_PER_A2_TO_C_PER_M2
 
@@ -26,6 +32,9 @@ def test_transition_of_a_landau_curve():
     p = landau([300.0, 600.0], 700.0)
     expected = 600 + 100 * (p[1] - 0.25 * p[0]) / p[1]
     assert result['T_vanish_K'] == pytest.approx(expected) and result['bound'] is None
+    assert describe_transition(result) == (
+        f'|⟨P⟩| vanishes near {expected:.0f} K (Landau fit of P² ∝ T_c − T: 700 K)'
+    )
 
 
 def test_transition_bounds_and_refusals():
@@ -101,6 +110,7 @@ def test_heating_run_of_a_harmonic_crystal():
         stride=10,
         thermostat='langevin',
         seed=3,
+        dipole_model=born_charge_model(superlattice),  # a dipole model with the same charges: the same ⟨P⟩
     )
     charges = site_born_charges(superlattice)
     expected = (
@@ -112,9 +122,13 @@ def test_heating_run_of_a_harmonic_crystal():
         assert point.mean_temperature_K == pytest.approx(point.target_K, rel=0.3)
         assert point.polarization_C_m2[2] == pytest.approx(expected, rel=0.05)
         assert abs(point.polarization_C_m2[0]) < 0.1 * expected
+        assert point.gnn_polarization_C_m2 == pytest.approx(point.polarization_C_m2, abs=1e-9)
         assert point.c_over_a == pytest.approx(4.152 / 3.905)  # fixed cell (Langevin): PbTiO3's c on SrTiO3
-    result = transition_temperature([p.target_K for p in points], [p.magnitude_C_m2 for p in points])
-    assert result['bound'] == 'above'  # a harmonic crystal has no transition
+    summary = heating_summary(points)
+    assert (
+        summary['transition_born']['bound'] == summary['transition_gnn']['bound'] == 'above'
+    )  # no transition
+    assert describe_transition(summary['transition_born']) == '|⟨P⟩| does not vanish up to 400 K'
     with pytest.raises(ValueError, match='rising'):
         heating_run(superlattice, calculator, [400.0, 200.0], 300)
     with pytest.raises(ValueError, match='two frames'):
