@@ -120,6 +120,40 @@ def gnn_dipole_of(path: Path):
     return dipole_of
 
 
+def heat(calculator, dipole: Path, args, trajectory: Path) -> dict:
+    """A PbTiO3 heating run (aiida_flexo.textures.heating) with the potential; the GNN's |<P>| beside the Born one."""
+    from aiida_flexo.gnn import load_model
+    from aiida_flexo.textures.heating import heating_run, heating_summary
+    from aiida_flexo.textures.superlattice import build_superlattice
+
+    temperatures = [float(t) for t in args.heating.split(',')]
+    n = args.heating_size
+    supercell = build_superlattice(n, 0, n, ('PbTiO3', 'SrTiO3'), seed='uniform')
+    tick = time.perf_counter()
+    points = heating_run(
+        supercell,
+        calculator,
+        temperatures,
+        args.heating_steps,
+        dipole_model=load_model(dipole),
+        trajectory=trajectory,
+    )
+    summary = heating_summary(points)
+    summary['wall_s'] = time.perf_counter() - tick
+    summary['settings'] = {
+        'temperatures_K': temperatures,
+        'steps': args.heating_steps,
+        'size': n,
+        'n_atoms': len(supercell.atoms),
+        'timestep_fs': 2.0,
+        'thermostat': 'anisotropic',
+    }
+    summary['md_atom_steps_per_s'] = (
+        len(supercell.atoms) * args.heating_steps * len(temperatures) / summary['wall_s']
+    )
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,6 +175,13 @@ def main() -> None:
         help='GPAW here: none (the shipped reference row), energies (the two energy differences only, ~15 min), '
         'full (every quantity, ~30 min).',
     )
+    parser.add_argument(
+        '--heating',
+        default=None,
+        help='Also heat N×N×N PbTiO3 with each potential through these temperatures (K, comma-separated).',
+    )
+    parser.add_argument('--heating-steps', type=int, default=1000, help='MD steps per temperature (2 fs).')
+    parser.add_argument('--heating-size', type=int, default=3, help='N of the N×N×N PbTiO3 supercell.')
     parser.add_argument('--table', type=Path, default=None, help='Only print the table of a bulk.json.')
     args = parser.parse_args()
     reference = load_reference()
@@ -186,6 +227,14 @@ def main() -> None:
     for name, row in zip(names, rows):
         if 'wall_s' in row:
             print(f'{name}: {row["wall_s"]:.0f} s')
+        if 'heating' in row:
+            from aiida_flexo.cli.textures import heating_table
+
+            print(
+                f'\n{name}, PbTiO3 heating ({row["heating"]["settings"]["n_atoms"]} atoms, '
+                f'{row["heating"]["wall_s"]:.0f} s, {row["heating"]["md_atom_steps_per_s"]:.0f} atom-steps/s):'
+            )
+            print(heating_table(row['heating']))
 
 
 if __name__ == '__main__':

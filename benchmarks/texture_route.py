@@ -89,6 +89,13 @@ def main() -> None:
     parser.add_argument('--average-last', type=int, default=4, help='Frames averaged for the field.')
     parser.add_argument('--threads', type=int, default=os.cpu_count(), help='torch threads.')
     parser.add_argument('--out', type=Path, default=Path('texture_route'), help='Output folder.')
+    parser.add_argument(
+        '--thermostat',
+        default='langevin',
+        help='MD thermostat: langevin, epitaxial (in-plane clamped, NPT along z).',
+    )
+    parser.add_argument('--substrate', default='SrTiO3', help='Substrate fixing the in-plane lattice.')
+    parser.add_argument('--timestep', type=float, default=1.0, help='MD time step, fs.')
     args = parser.parse_args()
 
     import torch
@@ -101,7 +108,7 @@ def main() -> None:
     from aiida_flexo.textures.born import born_charge_model
     from aiida_flexo.textures.field import field_from_model
     from aiida_flexo.textures.health import implausible_cells, off_site_warning
-    from aiida_flexo.textures.plots import plot_layers
+    from aiida_flexo.textures.plots import plot_cross_section, plot_layers
     from aiida_flexo.textures.superlattice import build_superlattice
 
     torch.set_num_threads(args.threads)
@@ -117,8 +124,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     superlattice = build_superlattice(
-        args.m, args.n, args.size, tuple(args.materials.split(',')), seed=args.seed
+        args.m, args.n, args.size, tuple(args.materials.split(',')), seed=args.seed, substrate=args.substrate
     )
+    report.update(thermostat=args.thermostat, substrate=args.substrate, timestep_fs=args.timestep)
     atoms = superlattice.atoms
     report['n_atoms'] = len(atoms)
     report['build_s'] = time.perf_counter() - t0
@@ -141,7 +149,16 @@ def main() -> None:
     warm = run_md(atoms, calculator, f'{stages[0].temperature_K}:1', seed=0)
     report['md_first_step_s'] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = run_md(warm.atoms, calculator, schedule, trajectory=trajectory, stride=stride, seed=1)
+    result = run_md(
+        warm.atoms,
+        calculator,
+        schedule,
+        trajectory=trajectory,
+        stride=stride,
+        seed=1,
+        thermostat=args.thermostat,
+        timestep_fs=args.timestep,
+    )
     md_s = time.perf_counter() - t0
     n_steps = result.n_steps
     report['md_steps'] = n_steps
@@ -155,6 +172,24 @@ def main() -> None:
 
     written = read(trajectory, index=':')
     report.update(structure_health(written, superlattice))
+    if args.run_anneal:  # the check flexo.textures makes: each stage within 10 % of its target, atoms on site
+        from aiida_flexo.textures.health import anneal_check
+
+        check = anneal_check(
+            np.array([a.get_temperature() for a in written[1:]]),
+            np.array([a.info['target_temperature_K'] for a in written[1:]]),
+            written[-1],
+            atoms,
+        )
+        report['anneal_check'] = check
+        print(
+            'anneal check: '
+            + ', '.join(f'{s["target_K"]:g} K → {s["mean_K"]:.1f} K' for s in check['stages'])
+            + f'; max displacement {check["max_displacement_A"]:.2f} Å; '
+            + ('holds' if check['holds'] else 'DOES NOT HOLD: ' + '; '.join(check['problems']))
+        )
+        report['final_c_A'] = float(written[-1].cell[2, 2])
+        report['start_c_A'] = float(atoms.cell[2, 2])
     print(
         f'last frame: {report["final_temperature_K"]:.0f} K, displacement from the ideal sites rms '
         f'{report["final_rms_displacement_A"]:.3f} Å, max {report["final_max_displacement_A"]:.3f} Å'
@@ -191,7 +226,20 @@ def main() -> None:
             layers=analysis['layers'],
             skyrmion_numbers=analysis.get('skyrmion_number_per_layer'),
         )
-        for key in ('skyrmion_number_rounded', 'domain_count', 'wall_types', 'mean_abs_P_C_per_m2'):
+        plot_cross_section(
+            P,
+            args.out / f'section_xz_{route}.png',
+            superlattice.cell_size_A(),
+            layer_heights_A=superlattice.layer_heights,
+            plane='xz',
+        )
+        for key in (
+            'skyrmion_number_per_layer',
+            'skyrmion_number_rounded',
+            'domain_count',
+            'wall_types',
+            'mean_abs_P_C_per_m2',
+        ):
             report[f'{route}_{key}'] = analysis.get(key)
         report[f'{route}_mean_Pz_PTO_C_per_m2'] = float(P[:, :, : args.m, 2].mean())
         report[f'{route}_max_abs_P_C_per_m2'] = float(np.linalg.norm(P, axis=-1).max())

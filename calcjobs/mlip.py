@@ -292,7 +292,7 @@ class MlipMdParser(_MlipParser):
 # -------------------------------------------------------------------------------------- teacher frames, eval
 
 
-class _ModelCalcJob(FlexoCalcJob):
+class ModelCalcJob(FlexoCalcJob):
     """A CalcJob whose first argument is a potential: a model file (copied under its own name) or a name."""
 
     @classmethod
@@ -314,7 +314,7 @@ class _ModelCalcJob(FlexoCalcJob):
         return [(model.uuid, model.filename, model.filename)] if isinstance(model, orm.SinglefileData) else []
 
 
-class MlipSampleCalculation(_ModelCalcJob):
+class MlipSampleCalculation(ModelCalcJob):
     """Frames labelled by a teacher potential: MD and random strains/displacements (``aiida-flexo mlip sample``)."""
 
     SUBCOMMAND = ('mlip', 'sample')
@@ -351,7 +351,7 @@ class MlipSampleParser(_MlipParser):
         return ExitCode(0)
 
 
-class MlipEvalCalculation(_ModelCalcJob):
+class MlipEvalCalculation(ModelCalcJob):
     """Errors of a potential on labelled frames (``aiida-flexo mlip eval``): held-out DFT checks, verification."""
 
     SUBCOMMAND = ('mlip', 'eval')

@@ -11,7 +11,7 @@ from aiida import orm
 from aiida.engine import ExitCode
 
 from aiida_flexo.calcjobs.base import FlexoParser, declare_exit_codes
-from aiida_flexo.calcjobs.mlip import _ModelCalcJob
+from aiida_flexo.calcjobs.mlip import ModelCalcJob
 from aiida_flexo.mlip.exit_codes import MLIP_EXIT
 
 VALIDATION_FILE = 'validation.json'
@@ -52,7 +52,7 @@ def validate_heating(value, _):
     return None
 
 
-class TexturesValidateCalculation(_ModelCalcJob):
+class TexturesValidateCalculation(ModelCalcJob):
     """Bulk PbTiO3/SrTiO3 with a potential and a dipole GNN against DFT (``aiida-flexo textures validate``)."""
 
     SUBCOMMAND = ('textures', 'validate')

@@ -26,7 +26,7 @@ from aiida_flexo.mlip.exit_codes import MLIP_EXIT
 MODEL_ARGUMENT = click.Path(dir_okay=False, path_type=str)
 
 
-def _load(model: str | Path, device: str):
+def load_potential(model: str | Path, device: str):
     """The calculator of MODEL (a file, or a pretrained name such as sevennet-0) through the one factory."""
     from aiida_flexo.mlip import ModelError, load_calculator
 
@@ -48,7 +48,7 @@ def _read_structure(path: Path):
     return atoms
 
 
-def _check_species(atoms, calculator) -> None:
+def check_model_species(atoms, calculator) -> None:
     from aiida_flexo.mlip.calculator import MissingSpeciesError, check_species
 
     try:
@@ -175,7 +175,7 @@ def eval_cmd(model: str, data: Path, as_json: bool, device: str) -> None:
         frames = read_frames(data)
     except FramesError as exc:
         fail(str(exc))
-    calculator = _load(model, device)
+    calculator = load_potential(model, device)
     try:
         for atoms in frames:
             check_species(atoms, calculator.type_names, model)
@@ -306,8 +306,8 @@ def relax_cmd(
         fail('--trajectory must differ from --restart-from (the restart file would be overwritten)')
     refuse_existing(overwrite, out, trajectory, summary or out.with_suffix('.json'))
     atoms = _read_structure(restart_from if restart_from is not None else structure)
-    calculator = _load(model, device)
-    _check_species(atoms, calculator)
+    calculator = load_potential(model, device)
+    check_model_species(atoms, calculator)
     try:
         result = relax(
             atoms,
@@ -460,8 +460,8 @@ def md_cmd(
         append = out.resolve() == restart_from.resolve()
     else:
         atoms = _read_structure(structure)
-    calculator = _load(model, device)
-    _check_species(atoms, calculator)
+    calculator = load_potential(model, device)
+    check_model_species(atoms, calculator)
     try:
         result = run_md(
             atoms,
@@ -551,10 +551,10 @@ def _teacher_sample(teacher: str, structures_file: Path, settings, device: str):
     """(teacher calculator, sample) with a progress bar on stderr."""
     from aiida_flexo.mlip.distill import teacher_frames
 
-    calculator = _load(teacher, device)
+    calculator = load_potential(teacher, device)
     structures = _read_structures(structures_file)
     for atoms in structures:
-        _check_species(atoms, calculator)
+        check_model_species(atoms, calculator)
     from tqdm import tqdm
 
     bar = tqdm(total=settings.n_frames, desc='teacher frames', unit='frame', file=sys.stderr)
@@ -691,7 +691,7 @@ def distill_cmd(
     except (ValueError, FramesError) as exc:
         fail(str(exc))
     if resume and frames_path.exists():
-        teacher_calc = _load(teacher, device)
+        teacher_calc = load_potential(teacher, device)
         sample = json.loads((out_dir / 'teacher_sample.json').read_text())
         frames = read_frames(frames_path)
     else:
@@ -703,10 +703,10 @@ def distill_cmd(
         frames = sample_obj.frames
     try:
         result = train_potential(frames, out_dir, student_settings, resume=resume, source=str(frames_path))
-        student = _load(result.model_path, 'cpu')
+        student = load_potential(result.model_path, 'cpu')
         if dft_frames:
             for atoms in dft_frames:
-                _check_species(atoms, student)
+                check_model_species(atoms, student)
         report = distillation_report(student, teacher_calc, dft_frames, result.metrics, sample)
     except (FramesError, ValueError, TrainingError) as exc:
         fail(str(exc))

@@ -468,7 +468,7 @@ def validate(
     """
     import numpy as np
 
-    from aiida_flexo.cli.mlip import _check_species, _load
+    from aiida_flexo.cli.mlip import check_model_species, load_potential
     from aiida_flexo.textures.bulk import (
         bulk_table,
         check_bulk,
@@ -492,9 +492,9 @@ def validate(
             fail(f'--heating takes at least 2 positive, rising temperatures (K), got {heating!r}')
         if not heating_timestep > 0:
             fail(f'--heating-timestep must be a positive time step in fs, got {heating_timestep}')
-    calculator = _load(mlip_model, device)
+    calculator = load_potential(mlip_model, device)
     for a_site in ('Pb', 'Sr'):
-        _check_species(perovskite(a_site, 3.905, 3.905), calculator)
+        check_model_species(perovskite(a_site, 3.905, 3.905), calculator)
     model = _load_dipole_model(dipole_path, device)
 
     def dipole_of(atoms, centro) -> float:
