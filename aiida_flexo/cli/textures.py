@@ -445,7 +445,7 @@ def analyse(
 @click.option(
     '--heating',
     help='Also heat a PbTiO3 supercell through these temperatures (K, rising, comma-separated, e.g. '
-    '300,500,700,900,1100): |⟨P⟩| and c/a per temperature, where P vanishes (the tetragonal → cubic transition).',
+    '300,500,700,900,1100): the magnitude of the mean polarization and c/a per temperature, where it vanishes (the tetragonal → cubic transition).',
 )
 @click.option(
     '--heating-steps', type=click.IntRange(min=20), default=1000, show_default=True, help='MD steps each.'
