@@ -32,7 +32,7 @@ from pathlib import Path
 
 #: minutes of each training on 2 CPU cores (the benchmarks' numbers)
 MINUTES = {'teacher': 10, 'gnn': 7, 'student': 15}
-DISTILL_FRAMES = 300
+DISTILL_FRAMES = 480
 
 
 def training_frames(out: Path) -> Path:
@@ -46,15 +46,24 @@ def training_frames(out: Path) -> Path:
 
 
 def distill_structures(out: Path) -> Path:
-    """The cells the student's teacher samples: tetragonal PbTiO3, cubic SrTiO3 (2×2×2) and a 2×2 (PbTiO3)2/(SrTiO3)2."""
+    """The cells the student's teacher samples (2×2×2 or 2×2 in plane): tetragonal PbTiO3 on SrTiO3 at c = 4.152,
+    4.5 and 4.8 Å (the long-c side, where a student trained near 4.15 Å ran away to ever longer c and exploded in a
+    heating run), cubic PbTiO3 (a = 3.97 Å, the paraelectric phase of a heating run), cubic SrTiO3 and a
+    (PbTiO3)2/(SrTiO3)2 superlattice."""
     from ase.io import write
 
     from aiida_flexo.textures.superlattice import build_superlattice
 
+    pto = ('PbTiO3', 'SrTiO3')
     cells = [
-        build_superlattice(2, 0, 2, ('PbTiO3', 'SrTiO3'), seed='uniform').atoms,
+        build_superlattice(2, 0, 2, pto, seed='uniform').atoms,
+        *(
+            build_superlattice(2, 0, 2, pto, seed='uniform', c_out_of_plane={'PbTiO3': c}).atoms
+            for c in (4.5, 4.8)
+        ),
+        build_superlattice(2, 0, 2, pto, a_inplane=3.97, c_out_of_plane={'PbTiO3': 3.97}).atoms,
         build_superlattice(2, 0, 2, ('SrTiO3', 'PbTiO3')).atoms,
-        build_superlattice(2, 2, 2, ('PbTiO3', 'SrTiO3'), seed='uniform').atoms,
+        build_superlattice(2, 2, 2, pto, seed='uniform').atoms,
     ]
     for atoms in cells:
         for key in [k for k in atoms.arrays if k not in ('numbers', 'positions')]:

@@ -16,6 +16,7 @@ from aiida_flexo.textures.bulk import (
     PARAELECTRIC_WELL_MEV,
     QUANTITIES,
     bulk_table,
+    c_scan_quantities,
     check_bulk,
     curve_minimum,
     failed_checks,
@@ -51,6 +52,9 @@ def test_validate_bulk_recovers_the_analytic_model(toy_row):
     # PbTiO3: E(c) minimum at c0, off-centring √(α/2β), well α²/4β, cubic above tetragonal in closed form
     assert toy_row['PbTiO3_c_min_A'] == pytest.approx(C0_PB, abs=2e-3)
     assert toy_row['PbTiO3_c_over_a'] == pytest.approx(C0_PB / A_SUBSTRATE, abs=1e-3)
+    # E(c) = K (c − c0)² + const at relaxed positions: from 4.2 to 4.8 Å it costs K [(4.8 − c0)² − (4.2 − c0)²]
+    stretch = 1000 * K_CELL * ((4.8 - C0_PB) ** 2 - (4.2 - C0_PB) ** 2)
+    assert toy_row['PbTiO3_stretch_energy_meV'] == pytest.approx(stretch, rel=1e-3)
     assert not toy_row['PbTiO3_c_min_at_scan_edge']
     assert toy_row['PbTiO3_off_centring_A'] == pytest.approx(U_STAR, abs=1e-3)
     assert toy_row['PbTiO3_P_s_C_m2'] == pytest.approx(P_S, rel=5e-3)
@@ -89,7 +93,7 @@ def test_checks_against_a_reference(toy_row):
     deep = {**toy_row, 'SrTiO3_well_depth_meV': PARAELECTRIC_WELL_MEV + 1}
     assert [c['quantity'] for c in failed_checks(check_bulk(deep, deep))] == ['SrTiO3_paraelectric']
     line = summary_line(check_bulk(deep, deep))
-    assert line.startswith('8/9 bulk checks') and 'SrTiO3 polar well 26.9 meV/f.u. ≥ k_B·300 K' in line
+    assert line.startswith('9/10 bulk checks') and 'SrTiO3 polar well 26.9 meV/f.u. ≥ k_B·300 K' in line
     # quantities the reference lacks are reported, not judged
     partial = check_bulk(toy_row, {'a_SrTiO3_A': toy_row['a_SrTiO3_A']})
     assert [c['ok'] for c in partial if c['quantity'] == 'PbTiO3_P_s_C_m2'] == [None]
@@ -105,6 +109,11 @@ def test_shipped_reference_and_table(toy_row):
     assert 0 < values['SrTiO3_well_depth_meV'] < PARAELECTRIC_WELL_MEV
     assert values['PbTiO3_c_over_a'] > 1.063 and values['PbTiO3_c_min_at_scan_edge']
     assert values['PbTiO3_cubic_minus_tetragonal_meV'] > values['PbTiO3_well_depth_meV'] > 0
+    # the stored c/a and stretch energy are those of the stored GPAW E(c) scan
+    from_scan = c_scan_quantities(values['PbTiO3_E_of_c'])
+    assert from_scan['PbTiO3_c_min_at_scan_edge'] and from_scan['PbTiO3_c_over_a'] == pytest.approx(1.229, abs=1e-3)
+    assert from_scan['PbTiO3_stretch_energy_meV'] == pytest.approx(values['PbTiO3_stretch_energy_meV'], abs=0.1)
+    assert c_scan_quantities(values['PbTiO3_E_of_c'][:3])['PbTiO3_stretch_energy_meV'] is None  # 4.8 not scanned
     checks = check_bulk(toy_row, values)
     table = bulk_table([toy_row, values], ['toy', reference['method']], checks)
     lines = table.splitlines()
