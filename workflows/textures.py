@@ -1,11 +1,12 @@
 """``flexo.textures``: polar textures of a perovskite superlattice, from an MLIP anneal and a dipole GNN.
 
 Outline: build the (A)m/(B)n superlattice with its B-centred cell grid, or assign the grid of a given structure
-(calcfunction) → for PbTiO3/SrTiO3, check both models on the bulk materials against DFT (``flexo.textures.validate``;
-exit 409 when a check fails and ``require_bulk_valid``) → anneal it with the Allegro potential through a temperature schedule (``flexo.mlip.md.base``; a
-killed run continues from its last frame) → predict per-atom dipoles with the GNN (``flexo.gnn.predict``) of the
-final structure, or of the last ``average_last`` trajectory frames → polarization field P(x, y, z) in C/m², time
-averaged over those frames (calcfunction) → skyrmion number per layer, domains, domain walls, mean |P|
+(calcfunction) → for PbTiO3/SrTiO3, check both models on the bulk materials against DFT
+(``flexo.textures.validate``; exit 409 when a check fails and ``require_bulk_valid``) → anneal it with the Allegro
+potential through a temperature schedule (``flexo.mlip.md.base``; a killed run continues from its last frame) →
+predict per-atom dipoles with the GNN (``flexo.gnn.predict``) of the final structure, or of the last
+``average_last`` trajectory frames → polarization field P(x, y, z) in C/m², time averaged over those frames
+(calcfunction) → skyrmion number per layer, domains, domain walls, mean |P|
 (calcfunction) → pictures: per-layer quiver maps, cross-sections, VTK and HTML (calcfunction).
 
 Every number of the analysis links back through the field, the dipoles, the MD and the built superlattice to the

@@ -111,9 +111,15 @@ def test_shipped_reference_and_table(toy_row):
     assert values['PbTiO3_cubic_minus_tetragonal_meV'] > values['PbTiO3_well_depth_meV'] > 0
     # the stored c/a and stretch energy are those of the stored GPAW E(c) scan
     from_scan = c_scan_quantities(values['PbTiO3_E_of_c'])
-    assert from_scan['PbTiO3_c_min_at_scan_edge'] and from_scan['PbTiO3_c_over_a'] == pytest.approx(1.229, abs=1e-3)
-    assert from_scan['PbTiO3_stretch_energy_meV'] == pytest.approx(values['PbTiO3_stretch_energy_meV'], abs=0.1)
-    assert c_scan_quantities(values['PbTiO3_E_of_c'][:3])['PbTiO3_stretch_energy_meV'] is None  # 4.8 not scanned
+    assert from_scan['PbTiO3_c_min_at_scan_edge'] and from_scan['PbTiO3_c_over_a'] == pytest.approx(
+        1.229, abs=1e-3
+    )
+    assert from_scan['PbTiO3_stretch_energy_meV'] == pytest.approx(
+        values['PbTiO3_stretch_energy_meV'], abs=0.1
+    )
+    assert (
+        c_scan_quantities(values['PbTiO3_E_of_c'][:3])['PbTiO3_stretch_energy_meV'] is None
+    )  # 4.8 not scanned
     checks = check_bulk(toy_row, values)
     table = bulk_table([toy_row, values], ['toy', reference['method']], checks)
     lines = table.splitlines()
