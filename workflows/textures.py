@@ -20,6 +20,7 @@ from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_
 
+from aiida_flexo.calcjobs.base import scheduler_options
 from aiida_flexo.calcjobs.functions.textures import (
     ANALYSIS_KEYS,
     GRID_KEYS,
@@ -91,6 +92,22 @@ def validate_inputs(inputs, _):
 
 #: the materials the bulk validation knows (aiida_flexo.textures.bulk)
 BULK_MATERIALS = ('PbTiO3', 'SrTiO3')
+
+
+def bulk_validation_inputs(predict: dict, mlip_model, dipole_model, heating=None) -> dict:
+    """Inputs of flexo.textures.validate from the exposed ``predict`` inputs (its code and the scheduler part of
+    its options: ``parser_name`` and file names belong to flexo.gnn.predict) and the two models."""
+    return {
+        'code': predict['code'],
+        'model': mlip_model,
+        'dipole_model': dipole_model,
+        **({'heating': heating} if heating is not None else {}),
+        'metadata': {
+            'call_link_label': 'validate_bulk',
+            'label': 'bulk PbTiO3/SrTiO3 validation',
+            'options': scheduler_options(predict.get('metadata', {}).get('options', {})),
+        },
+    }
 
 
 def bulk_report(result: dict) -> list[str]:
@@ -422,18 +439,9 @@ class TextureWorkChain(ProtocolMixin, WorkChain):
         return True
 
     def validate_bulk(self):
-        predict = AttributeDict(self.exposed_inputs(GnnPredictCalculation, namespace='predict'))
-        inputs = {
-            'code': predict.code,
-            'model': self.inputs.mlip_model,
-            'dipole_model': self.inputs.dipole_model,
-            **({'heating': self.inputs.bulk_heating} if 'bulk_heating' in self.inputs else {}),
-            'metadata': {
-                'call_link_label': 'validate_bulk',
-                'label': 'bulk PbTiO3/SrTiO3 validation',
-                'options': dict(predict.get('metadata', {}).get('options', {})),
-            },
-        }
+        predict = self.exposed_inputs(GnnPredictCalculation, namespace='predict')
+        heating = self.inputs.bulk_heating if 'bulk_heating' in self.inputs else None
+        inputs = bulk_validation_inputs(predict, self.inputs.mlip_model, self.inputs.dipole_model, heating)
         node = self.submit(TexturesValidateCalculation, **inputs)
         self.report(
             f'checking both models on bulk PbTiO3 and SrTiO3 against DFT: {node.process_label}<{node.pk}>'

@@ -114,3 +114,30 @@ def test_protocols_require_a_valid_bulk_except_fast(flexo_code):
         assert builder.require_bulk_valid.value is required
         assert ('bulk_heating' in builder) is required  # the fast protocol runs no heating
     assert builder.bulk_heating['size'] == 4 and builder.bulk_heating['temperatures'][-1] == 1300
+
+
+def test_workchain_gives_the_validation_only_the_scheduler_options(flexo_code):
+    """The exposed predict options carry flexo.gnn.predict's parser: the validation must not inherit it (it did,
+    and its output was parsed as a prediction: exit 302, predictions.xyz missing)."""
+    from aiida import orm
+
+    from aiida_flexo.calcjobs.textures import TexturesValidateCalculation
+    from aiida_flexo.workflows.textures import bulk_validation_inputs
+
+    model = orm.SinglefileData.from_string('m', filename='model.nequip.zip')
+    dipole = orm.SinglefileData.from_string('d', filename='model.pt')
+    options = {
+        'parser_name': 'flexo.gnn.predict',
+        'resources': {'num_machines': 1},
+        'max_wallclock_seconds': 60,
+    }
+    heating = orm.Dict({'temperatures': [300, 900]})
+    inputs = bulk_validation_inputs(
+        {'code': flexo_code, 'metadata': {'options': options}}, model, dipole, heating
+    )
+    assert inputs['metadata']['options'] == {'resources': {'num_machines': 1}, 'max_wallclock_seconds': 60}
+    assert inputs['heating'] is heating and inputs['model'] is model and inputs['code'] is flexo_code
+    builder = TexturesValidateCalculation.get_builder()
+    builder.metadata.options = inputs['metadata']['options']
+    assert builder.metadata.options.parser_name == 'flexo.textures.validate'
+    assert 'heating' not in bulk_validation_inputs({'code': flexo_code}, model, dipole)
