@@ -38,7 +38,8 @@ from aiida_flexo.textures.bulk import (
     energy,
     load_reference,
     perovskite,
-    relax_positions,
+    relaxed_polar_pbtio3,
+    relaxed_shifted_srtio3,
     validate_bulk,
 )
 from aiida_flexo.units import dipole_to_polarization
@@ -55,8 +56,8 @@ def dft_energies(calculator) -> dict:
 
     a_values = list(A_SCAN)
     a0, _ = curve_minimum(a_values, [energy(perovskite('Sr', a, a), calculator) for a in a_values])
-    _, e_sto = relax_positions(perovskite('Sr', a0, a0, ti_dz=0.1, o_dz=-0.03), calculator)
-    _, e_pto = relax_positions(perovskite('Pb', A_SUBSTRATE, C_PBTIO3, ti_dz=0.25, o_dz=-0.1), calculator)
+    _, e_sto = relaxed_shifted_srtio3(calculator, a0)
+    _, e_pto = relaxed_polar_pbtio3(calculator, C_PBTIO3)
     return {
         'a_SrTiO3_A': a0,
         'SrTiO3_well_depth_meV': 1000.0 * (energy(perovskite('Sr', a0, a0), calculator) - e_sto),
@@ -110,49 +111,25 @@ def gpaw_dipole_of(workdir: Path):
 
 def gnn_dipole_of(path: Path):
     from aiida_flexo.gnn import load_model
+    from aiida_flexo.textures.bulk import model_dipole_of
 
-    predictor = load_model(path)
-
-    def dipole_of(
-        atoms: Atoms, centro: Atoms
-    ) -> float:  # the model's dipole is zero at the centrosymmetric cell
-        return polarization_z(predictor.dipole(atoms) - predictor.dipole(centro), atoms)
-
-    return dipole_of
+    return model_dipole_of(load_model(path))
 
 
 def heat(calculator, dipole: Path, args, trajectory: Path) -> dict:
     """A PbTiO3 heating run (aiida_flexo.textures.heating) with the potential; the GNN's |<P>| beside the Born one."""
     from aiida_flexo.gnn import load_model
-    from aiida_flexo.textures.heating import heating_run, heating_summary
-    from aiida_flexo.textures.superlattice import build_superlattice
+    from aiida_flexo.textures.heating import pbtio3_heating
 
     temperatures = [float(t) for t in args.heating.split(',')]
-    n = args.heating_size
-    supercell = build_superlattice(n, 0, n, ('PbTiO3', 'SrTiO3'), seed='uniform')
-    tick = time.perf_counter()
-    points = heating_run(
-        supercell,
+    return pbtio3_heating(
         calculator,
+        load_model(dipole),
         temperatures,
         args.heating_steps,
-        dipole_model=load_model(dipole),
+        size=args.heating_size,
         trajectory=trajectory,
     )
-    summary = heating_summary(points)
-    summary['wall_s'] = time.perf_counter() - tick
-    summary['settings'] = {
-        'temperatures_K': temperatures,
-        'steps': args.heating_steps,
-        'size': n,
-        'n_atoms': len(supercell.atoms),
-        'timestep_fs': 2.0,
-        'thermostat': 'anisotropic',
-    }
-    summary['md_atom_steps_per_s'] = (
-        len(supercell.atoms) * args.heating_steps * len(temperatures) / summary['wall_s']
-    )
-    return summary
 
 
 def dft_scan(workdir: Path, c_values) -> dict:
@@ -162,8 +139,7 @@ def dft_scan(workdir: Path, c_values) -> dict:
 
     scan = []
     for c in c_values:
-        calculator = gpaw_calculator(workdir / f'c_{c:.3f}')
-        polar, e_polar = relax_positions(perovskite('Pb', A_SUBSTRATE, c, ti_dz=0.25, o_dz=-0.1), calculator)
+        _, e_polar = relaxed_polar_pbtio3(gpaw_calculator(workdir / f'c_{c:.3f}'), c)
         scan.append({'c_A': float(c), 'energy_eV': e_polar})
         print(f'  GPAW PbTiO3 c = {c:.3f} Å: E {e_polar:.4f} eV', flush=True)
     return {'PbTiO3_E_of_c': scan, **(c_scan_quantities(scan) if len(scan) >= 3 else {})}
@@ -216,11 +192,12 @@ def main() -> None:
 
         for mlip in mlips:
             tick = time.perf_counter()
-            rows.append(
-                validate_bulk(load_calculator(mlip), gnn_dipole_of(dipole), c_values=c_values, log=print)
-            )
+            calculator = load_calculator(mlip)
+            rows.append(validate_bulk(calculator, gnn_dipole_of(dipole), c_values=c_values, log=print))
             rows[-1]['wall_s'] = time.perf_counter() - tick
             names.append(mlip.name)
+            if args.heating:
+                rows[-1]['heating'] = heat(calculator, dipole, args, args.out / f'heating_{mlip.stem}.traj')
     workdir = args.out / 'gpaw'
     workdir.mkdir(exist_ok=True)
     if args.dft == 'full':
@@ -247,7 +224,7 @@ def main() -> None:
         if 'wall_s' in row:
             print(f'{name}: {row["wall_s"]:.0f} s')
         if 'heating' in row:
-            from aiida_flexo.cli.textures import heating_table
+            from aiida_flexo.textures.heating import heating_table
 
             print(
                 f'\n{name}, PbTiO3 heating ({row["heating"]["settings"]["n_atoms"]} atoms, '

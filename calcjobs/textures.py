@@ -18,11 +18,14 @@ VALIDATION_FILE = 'validation.json'
 
 
 def _validate_c_values(value, _):
+    from aiida_flexo.textures.bulk import check_c_values
+
     if value is None:
         return None
-    values = value.get_list()
-    if len(values) < 3 or not all(isinstance(c, (int, float)) and c > 0 for c in values):
-        return f'c_values: at least 3 positive lengths (Å) for a minimum of E(c), got {values}'
+    try:
+        check_c_values(value.get_list())
+    except (TypeError, ValueError) as exc:
+        return f'c_values: {exc}'
     return None
 
 
@@ -30,25 +33,25 @@ HEATING_KEYS = ('temperatures', 'steps', 'size', 'timestep_fs')
 
 
 def validate_heating(value, _):
-    """A heating run: rising positive temperatures (K), and the command's limits on steps, size and time step."""
+    """A heating run's settings, checked as the command checks them
+    (:func:`aiida_flexo.textures.heating.check_heating`)."""
+    from aiida_flexo.textures.heating import check_heating
+
     if value is None:
         return None
     heating = value.get_dict()
     unknown = sorted(set(heating) - set(HEATING_KEYS))
     if unknown:
         return f'heating: unknown keys {unknown}; known: {list(HEATING_KEYS)}'
-    temperatures = heating.get('temperatures')
-    if (
-        not isinstance(temperatures, list)
-        or len(temperatures) < 2
-        or not all(isinstance(t, (int, float)) and t > 0 for t in temperatures)
-        or any(b <= a for a, b in zip(temperatures, temperatures[1:]))
-    ):
-        return f'heating: temperatures must be at least 2 positive, rising values (K), got {temperatures}'
-    if int(heating.get('steps', 1000)) < 20 or int(heating.get('size', 3)) < 2:
-        return 'heating: steps must be at least 20 and size at least 2'
-    if not float(heating.get('timestep_fs', 2.0)) > 0:
-        return 'heating: timestep_fs must be positive'
+    try:
+        check_heating(
+            heating.get('temperatures') or [],
+            heating.get('steps'),
+            heating.get('size'),
+            heating.get('timestep_fs'),
+        )
+    except (TypeError, ValueError) as exc:
+        return f'heating: {exc}'
     return None
 
 

@@ -94,3 +94,16 @@ class ToyDipoleModel:
 
     def dipole(self, atoms):
         return self.per_atom_dipoles(atoms).sum(axis=0)
+
+
+def use_toy_models(monkeypatch, folder, mlip_name: str = 'model.nequip.zip', dipole_name: str = 'model.pt'):
+    """`aiida-flexo textures validate` loading :class:`ToyPerovskite` and :class:`ToyDipoleModel` whatever the files
+    (written into ``folder``, contents unused); the two paths."""
+    import aiida_flexo.mlip as mlip
+
+    monkeypatch.setattr(mlip, 'load_calculator', lambda model, device='cpu': ToyPerovskite())
+    monkeypatch.setattr('aiida_flexo.cli.textures._load_dipole_model', lambda path, device: ToyDipoleModel())
+    paths = folder / mlip_name, folder / dipole_name
+    for path in paths:
+        path.write_text('toy')
+    return paths

@@ -445,12 +445,13 @@ def analyse(
 @click.option(
     '--heating',
     help='Also heat a PbTiO3 supercell through these temperatures (K, rising, comma-separated, e.g. '
-    '300,500,700,900,1100): the magnitude of the mean polarization and c/a per temperature, where it vanishes (the tetragonal → cubic transition).',
+    '300,500,700,900,1100): the magnitude of the mean polarization and c/a per temperature, where it vanishes '
+    '(the tetragonal → cubic transition).',
 )
 @click.option(
-    '--heating-steps', type=click.IntRange(min=20), default=1000, show_default=True, help='MD steps each.'
+    '--heating-steps', type=int, default=1000, show_default=True, help='MD steps each (at least 20).'
 )
-@click.option('--heating-size', type=click.IntRange(min=2), default=3, show_default=True, help='N×N×N cells.')
+@click.option('--heating-size', type=int, default=3, show_default=True, help='N×N×N cells (N at least 2).')
 @click.option('--heating-timestep', type=float, default=2.0, show_default=True, help='MD time step, fs.')
 @click.option('--strict', is_flag=True, help='Exit with status 1 when a check fails.')
 @click.option('--device', default='cpu', show_default=True, help='Torch device of both models.')
@@ -466,42 +467,38 @@ def validate(
     Each quantity is compared with the shipped GPAW reference (the training frames' settings) within its
     tolerance (aiida_flexo.textures.bulk). Run it before a superlattice: a texture inherits these numbers.
     """
-    import numpy as np
-
     from aiida_flexo.cli.mlip import check_model_species, load_potential
     from aiida_flexo.textures.bulk import (
         bulk_table,
         check_bulk,
+        check_c_values,
         failed_checks,
         load_reference,
+        model_dipole_of,
         perovskite,
         summary_line,
         validate_bulk,
     )
-    from aiida_flexo.units import dipole_to_polarization
+    from aiida_flexo.textures.heating import check_heating, heating_table
 
     if out is not None:
         refuse_existing(overwrite, out, inputs=(Path(mlip_model), dipole_path))
-    scan = _floats(c_values, tuple(range(1, 101)), '--c-values')
-    if len(scan) < 3 or min(scan) <= 0:
-        fail(f'--c-values needs at least 3 positive lengths (Å) for a minimum of E(c), got {c_values!r}')
+    try:
+        scan = check_c_values(_floats(c_values, tuple(range(1, 101)), '--c-values'))
+    except ValueError as exc:
+        fail(f'--c-values: {exc}')
     temperatures = None
     if heating is not None:
-        temperatures = _floats(heating, tuple(range(2, 101)), '--heating')
-        if min(temperatures) <= 0 or any(b <= a for a, b in zip(temperatures, temperatures[1:])):
-            fail(f'--heating takes at least 2 positive, rising temperatures (K), got {heating!r}')
-        if not heating_timestep > 0:
-            fail(f'--heating-timestep must be a positive time step in fs, got {heating_timestep}')
+        temperatures = _floats(heating, tuple(range(1, 101)), '--heating')
+        try:
+            check_heating(temperatures, heating_steps, heating_size, heating_timestep)
+        except ValueError as exc:
+            fail(f'--heating: {exc}')
     calculator = load_potential(mlip_model, device)
     for a_site in ('Pb', 'Sr'):
         check_model_species(perovskite(a_site, 3.905, 3.905), calculator)
     model = _load_dipole_model(dipole_path, device)
-
-    def dipole_of(atoms, centro) -> float:
-        # P_z (C/m²) against the centrosymmetric cell of the same shape: the same branch, whatever the model's
-        # absolute reference
-        dipole = np.asarray(model.dipole(atoms)) - np.asarray(model.dipole(centro))
-        return float(dipole_to_polarization(dipole, atoms.get_volume())[2])
+    dipole_of = model_dipole_of(model)
 
     log = (lambda message: click.echo(message, err=True)) if not as_json else None
     try:
@@ -541,51 +538,19 @@ def validate(
 
 
 def _heat_pbtio3(calculator, dipole_model, temperatures, steps, size, timestep_fs, log) -> dict:
-    """A heating run of N×N×N PbTiO3 (tetragonal, on the SrTiO3 lattice to start, every axis free)."""
-    import time
-
+    """:func:`aiida_flexo.textures.heating.pbtio3_heating`, its failures as clear errors."""
     from aiida_flexo.mlip.md import MDExplosionError
-    from aiida_flexo.textures.heating import heating_run, heating_summary
-    from aiida_flexo.textures.superlattice import build_superlattice
+    from aiida_flexo.textures.heating import pbtio3_heating
 
-    supercell = build_superlattice(size, 0, size, ('PbTiO3', 'SrTiO3'), seed='uniform')
-    tick = time.perf_counter()
     try:
-        points = heating_run(
-            supercell, calculator, temperatures, steps, timestep_fs=timestep_fs, dipole_model=dipole_model
+        summary = pbtio3_heating(
+            calculator, dipole_model, temperatures, steps, size=size, timestep_fs=timestep_fs
         )
     except (ValueError, MDExplosionError) as exc:
         fail(f'the PbTiO3 heating run failed: {exc}')
-    summary = heating_summary(points)
-    summary['settings'] = {
-        'temperatures_K': list(temperatures), 'steps': steps, 'size': size, 'timestep_fs': timestep_fs,
-        'n_atoms': len(supercell.atoms), 'thermostat': 'anisotropic',
-    }  # fmt: skip
-    summary['wall_s'] = time.perf_counter() - tick
     if log is not None:
-        log(f'heating: {len(points)} temperatures in {summary["wall_s"]:.0f} s')
+        log(f'heating: {len(summary["points"])} temperatures in {summary["wall_s"]:.0f} s')
     return summary
-
-
-def heating_table(heating: dict) -> str:
-    """The heating run as text: one line per temperature, then where |⟨P⟩| vanishes."""
-    from aiida_flexo.textures.heating import describe_transition
-
-    lines = [
-        '| T target (K) | T mean (K) | ⟨P⟩ Born (C/m²) | |⟨P⟩| GNN (C/m²) | c/a |',
-        '|---|---|---|---|---|',
-    ]
-    for p in heating['points']:
-        vector = ', '.join(f'{x:+.3f}' for x in p['polarization_C_m2'])
-        gnn = '–' if p['gnn_magnitude_C_m2'] is None else f'{p["gnn_magnitude_C_m2"]:.3f}'
-        lines.append(
-            f'| {p["target_K"]:.0f} | {p["mean_temperature_K"]:.0f} | ({vector}) | {gnn} | {p["c_over_a"]:.3f} |'
-        )
-    lines.append(f'Born charges: {describe_transition(heating["transition_born"])}')
-    if 'transition_gnn' in heating:
-        lines.append(f'GNN: {describe_transition(heating["transition_gnn"])}')
-    lines.append(f'(experiment: {heating["experiment_Tc_K"]:.0f} K, first order; PBE overestimates it)')
-    return '\n'.join(lines)
 
 
 def _model_node(value: str, option: str, kind: str):

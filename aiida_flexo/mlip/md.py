@@ -32,9 +32,9 @@ from aiida_flexo.settings import option
 
 #: Thermostat names accepted by :func:`run_md`.
 THERMOSTATS = ('langevin', 'nose-hoover', 'npt', 'epitaxial', 'anisotropic')
-#: compressibility the ``epitaxial`` Berendsen barostat assumes (1/(150 GPa), a perovskite oxide), 1/GPa; it only sets
-#: how fast the out-of-plane length follows the stress, not where it ends
-EPITAXIAL_COMPRESSIBILITY_PER_GPA = 1.0 / 150.0
+#: compressibility the Berendsen barostat of ``epitaxial`` and ``anisotropic`` assumes (1/(150 GPa), a perovskite
+#: oxide), 1/GPa; it only sets how fast the free lengths follow the stress, not where they end
+BERENDSEN_COMPRESSIBILITY_PER_GPA = 1.0 / 150.0
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,8 @@ def _dynamics(
     if thermostat in ('epitaxial', 'anisotropic'):
         from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
 
-        # in-plane lattice clamped (to the substrate the structure was built on), out-of-plane free: NPT along z
+        # epitaxial: in-plane lattice clamped (to the substrate the structure was built on), out-of-plane free (NPT
+        # along z); anisotropic: every axis free
         return Inhomogeneous_NPTBerendsen(
             atoms,
             dt,
@@ -206,7 +207,7 @@ def _dynamics(
             taut=tdamp_fs * units.fs,
             pressure_au=pressure_GPa * units.GPa,
             taup=pdamp_fs * units.fs,
-            compressibility_au=EPITAXIAL_COMPRESSIBILITY_PER_GPA / units.GPa,
+            compressibility_au=BERENDSEN_COMPRESSIBILITY_PER_GPA / units.GPa,
             mask=(0, 0, 1) if thermostat == 'epitaxial' else (1, 1, 1),
         )
     raise ValueError(f'unknown thermostat {thermostat!r}; choose one of {list(THERMOSTATS)}')

@@ -129,13 +129,50 @@ def relax_positions(atoms: Atoms, calculator, fmax: float = 0.02, steps: int = 6
     return result.atoms, float(result.energy)
 
 
-def curve_minimum(x: Sequence[float], y: Sequence[float]) -> tuple[float, bool]:
-    """The minimum of a polynomial fit of y(x) (cubic from 5 points, else quadratic) on [min x, max x]; and whether
-    it lies at the edge of the scan (then it is a bound, not a minimum)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+def scan_fit(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
+    """Polynomial coefficients of a scan y(x): cubic from 5 points, else quadratic (at least 3 points)."""
     if len(x) < 3:
         raise ValueError(f'a minimum needs at least 3 points, got {len(x)}')
-    fit = np.polyfit(x, y, 3 if len(x) >= 5 else 2)
+    return np.polyfit(np.asarray(x, dtype=float), np.asarray(y, dtype=float), 3 if len(x) >= 5 else 2)
+
+
+def check_c_values(values: Sequence[float]) -> list[float]:
+    """The PbTiO3 c scan (Å): at least 3 positive lengths, for a minimum of E(c); ``ValueError`` otherwise."""
+    values = [float(c) for c in values]
+    if len(values) < 3 or min(values) <= 0:
+        raise ValueError(f'at least 3 positive lengths (Å) for a minimum of E(c) are needed, got {values}')
+    return values
+
+
+def relaxed_polar_pbtio3(calculator, c: float, fmax: float = 0.02, steps: int = 60) -> tuple[Atoms, float]:
+    """PbTiO3 on the substrate (a = 3.905 Å) at ``c`` (Å), started polar (Ti +0.25, O −0.1 Å along z) and relaxed
+    with :func:`relax_positions`; the structure and its energy (eV)."""
+    return relax_positions(perovskite('Pb', A_SUBSTRATE, c, ti_dz=0.25, o_dz=-0.1), calculator, fmax, steps)
+
+
+def relaxed_shifted_srtio3(calculator, a: float, fmax: float = 0.02, steps: int = 60) -> tuple[Atoms, float]:
+    """Cubic SrTiO3 (a, Å) with Ti moved 0.1 Å (the O's −0.03 Å) along z, relaxed with :func:`relax_positions`: what
+    a paraelectric returns from; the structure and its energy (eV)."""
+    return relax_positions(perovskite('Sr', a, a, ti_dz=0.1, o_dz=-0.03), calculator, fmax, steps)
+
+
+def model_dipole_of(model) -> DipoleOf:
+    """``dipole_of`` of a dipole model (``dipole(atoms)``, e·Å): P_z (C/m²) of a structure against the
+    centrosymmetric cell of the same shape, i.e. on its branch whatever the model's absolute reference."""
+    from aiida_flexo.units import dipole_to_polarization
+
+    def dipole_of(atoms: Atoms, centro: Atoms) -> float:
+        dipole = np.asarray(model.dipole(atoms)) - np.asarray(model.dipole(centro))
+        return float(dipole_to_polarization(dipole, atoms.get_volume())[2])
+
+    return dipole_of
+
+
+def curve_minimum(x: Sequence[float], y: Sequence[float]) -> tuple[float, bool]:
+    """The minimum of :func:`scan_fit` of y(x) on [min x, max x]; and whether it lies at the edge of the scan (then
+    it is a bound, not a minimum)."""
+    fit = scan_fit(x, y)
+    x = np.asarray(x, dtype=float)
     grid = np.linspace(x.min(), x.max(), 2001)
     best = float(grid[np.argmin(np.polyval(fit, grid))])
     return best, bool(np.isclose(best, x.min()) or np.isclose(best, x.max()))
@@ -160,7 +197,7 @@ def c_scan_quantities(scan: Sequence[dict]) -> dict:
     }
     out['PbTiO3_stretch_energy_meV'] = None
     if cs.min() <= STRETCH_C[0] + 1e-9 and cs.max() >= STRETCH_C[1] - 1e-9:
-        fit = np.polyfit(cs, es, 3 if len(cs) >= 5 else 2)
+        fit = scan_fit(cs, es)
         out['PbTiO3_stretch_energy_meV'] = 1000.0 * float(
             np.polyval(fit, STRETCH_C[1]) - np.polyval(fit, STRETCH_C[0])
         )
@@ -183,29 +220,26 @@ def validate_bulk(
     ``PbTiO3_c_min_A`` and ``PbTiO3_c_min_at_scan_edge``.
     """
     log = log or (lambda message: None)
+    c_values = check_c_values(c_values)
     out: dict = {}
     sto_energies = [energy(perovskite('Sr', a, a), calculator) for a in a_values]
     out['a_SrTiO3_scan'] = [{'a_A': float(a), 'energy_eV': e} for a, e in zip(a_values, sto_energies)]
     a0, at_edge = curve_minimum(a_values, sto_energies)
     out['a_SrTiO3_A'], out['a_SrTiO3_at_scan_edge'] = a0, at_edge
     centro_sto = perovskite('Sr', a0, a0)
-    sto, e_sto = relax_positions(perovskite('Sr', a0, a0, ti_dz=0.1, o_dz=-0.03), calculator, fmax, steps)
+    sto, e_sto = relaxed_shifted_srtio3(calculator, a0, fmax, steps)
     out['SrTiO3_off_centring_A'] = off_centring(sto)
     out['SrTiO3_P_z_C_m2'] = float(dipole_of(sto, centro_sto))
     out['SrTiO3_well_depth_meV'] = 1000.0 * (energy(centro_sto, calculator) - e_sto)
     log(f'SrTiO3: a {a0:.3f} Å, off-centring left {out["SrTiO3_off_centring_A"]:.3f} Å')
     scan = []
     for c in c_values:
-        polar, e_polar = relax_positions(
-            perovskite('Pb', A_SUBSTRATE, c, ti_dz=0.25, o_dz=-0.1), calculator, fmax, steps
-        )
+        polar, e_polar = relaxed_polar_pbtio3(calculator, c, fmax, steps)
         scan.append({'c_A': float(c), 'energy_eV': e_polar, 'off_centring_A': off_centring(polar)})
         log(f'PbTiO3 c = {c:.3f} Å: E {e_polar:.4f} eV, Ti off-centring {scan[-1]["off_centring_A"]:.3f} Å')
     out['PbTiO3_E_of_c'] = scan
     out.update(c_scan_quantities(scan))
-    polar, e_polar = relax_positions(
-        perovskite('Pb', A_SUBSTRATE, C_PBTIO3, ti_dz=0.25, o_dz=-0.1), calculator, fmax, steps
-    )
+    polar, e_polar = relaxed_polar_pbtio3(calculator, C_PBTIO3, fmax, steps)
     centro = perovskite('Pb', A_SUBSTRATE, C_PBTIO3)
     out['PbTiO3_off_centring_A'] = off_centring(polar)
     out['PbTiO3_P_s_C_m2'] = float(dipole_of(polar, centro))

@@ -24,6 +24,40 @@ from aiida_flexo.units import dipole_to_polarization
 
 #: experimental Curie temperature of PbTiO3, K
 PBTIO3_TC_EXPERIMENT_K = 763.0
+#: the least MD steps per temperature and supercell size N of a PbTiO3 heating run
+MIN_HEATING_STEPS = 20
+MIN_HEATING_SIZE = 2
+
+
+def check_temperatures(temperatures: Sequence[float], at_least: int = 1) -> list[float]:
+    """Temperatures of a heating run (K): at least ``at_least``, positive, strictly rising; ``ValueError`` otherwise."""
+    values = [float(t) for t in temperatures]
+    if (
+        len(values) < at_least
+        or not all(np.isfinite(t) and t > 0 for t in values)
+        or any(b <= a for a, b in zip(values, values[1:]))
+    ):
+        raise ValueError(f'at least {at_least} positive, rising temperatures (K) are needed, got {values}')
+    return values
+
+
+def check_heating(
+    temperatures: Sequence[float],
+    steps: int | None = None,
+    size: int | None = None,
+    timestep_fs: float | None = None,
+) -> list[float]:
+    """A PbTiO3 heating run's settings (those given): at least two rising temperatures (K, a transition needs two),
+    ``steps`` per temperature ≥ :data:`MIN_HEATING_STEPS`, ``size`` ≥ :data:`MIN_HEATING_SIZE`, a positive time step
+    (fs). Returns the temperatures; ``ValueError`` naming the setting otherwise."""
+    values = check_temperatures(temperatures, at_least=2)
+    if steps is not None and int(steps) < MIN_HEATING_STEPS:
+        raise ValueError(f'steps per temperature must be at least {MIN_HEATING_STEPS}, got {steps}')
+    if size is not None and int(size) < MIN_HEATING_SIZE:
+        raise ValueError(f'the supercell size must be at least {MIN_HEATING_SIZE} (N×N×N), got {size}')
+    if timestep_fs is not None and not float(timestep_fs) > 0:
+        raise ValueError(f'the time step must be positive (fs), got {timestep_fs}')
+    return values
 
 
 @dataclass
@@ -150,13 +184,7 @@ def heating_run(
     from aiida_flexo.mlip.md import run_md
     from aiida_flexo.textures.born import site_born_charges
 
-    temperatures = [float(t) for t in temperatures]
-    if (
-        not temperatures
-        or min(temperatures) <= 0
-        or any(b < a for a, b in zip(temperatures, temperatures[1:]))
-    ):
-        raise ValueError(f'temperatures must be positive and rising (K), got {temperatures}')
+    temperatures = check_temperatures(temperatures)
     if steps_per_temperature < 2 * stride:
         raise ValueError(
             f'steps_per_temperature ({steps_per_temperature}) must hold at least two frames (stride {stride})'
@@ -178,6 +206,49 @@ def heating_run(
     return stage_points(
         frames[1:], superlattice, charges, dipole_model
     )  # frame 0: the start, before any stage
+
+
+def pbtio3_heating(
+    calculator,
+    dipole_model,
+    temperatures: Sequence[float],
+    steps: int,
+    *,
+    size: int = 3,
+    timestep_fs: float = 2.0,
+    trajectory: str | Path | None = None,
+) -> dict:
+    """Heat N×N×N PbTiO3 (``size``; tetragonal on the SrTiO3 lattice to start, polar along z, every axis free)
+    through ``temperatures`` (K), ``steps`` MD steps of ``timestep_fs`` each: :func:`heating_summary` plus the
+    ``settings``, the wall time (s) and the MD throughput (atom-steps/s, the dipole model's evaluations included)."""
+    import time
+
+    from aiida_flexo.textures.superlattice import build_superlattice
+
+    temperatures = check_heating(temperatures, steps, size, timestep_fs)
+    supercell = build_superlattice(size, 0, size, ('PbTiO3', 'SrTiO3'), seed='uniform')
+    tick = time.perf_counter()
+    points = heating_run(
+        supercell,
+        calculator,
+        temperatures,
+        steps,
+        timestep_fs=timestep_fs,
+        dipole_model=dipole_model,
+        trajectory=trajectory,
+    )
+    summary = heating_summary(points)
+    summary['settings'] = {
+        'temperatures_K': temperatures,
+        'steps': steps,
+        'size': size,
+        'timestep_fs': timestep_fs,
+        'n_atoms': len(supercell.atoms),
+        'thermostat': 'anisotropic',
+    }
+    summary['wall_s'] = time.perf_counter() - tick
+    summary['md_atom_steps_per_s'] = len(supercell.atoms) * steps * len(temperatures) / summary['wall_s']
+    return summary
 
 
 def heating_summary(points: Sequence[HeatingPoint]) -> dict:
@@ -205,6 +276,25 @@ def describe_transition(transition: dict) -> str:
     if transition.get('landau_K') is not None:
         line += f' (Landau fit of P² ∝ T_c − T: {transition["landau_K"]:.0f} K)'
     return line
+
+
+def heating_table(heating: dict) -> str:
+    """A :func:`pbtio3_heating` result as text: one table row per temperature, then where |⟨P⟩| vanishes."""
+    lines = [
+        '| T target (K) | T mean (K) | ⟨P⟩ Born (C/m²) | |⟨P⟩| GNN (C/m²) | c/a |',
+        '|---|---|---|---|---|',
+    ]
+    for p in heating['points']:
+        vector = ', '.join(f'{x:+.3f}' for x in p['polarization_C_m2'])
+        gnn = '–' if p['gnn_magnitude_C_m2'] is None else f'{p["gnn_magnitude_C_m2"]:.3f}'
+        lines.append(
+            f'| {p["target_K"]:.0f} | {p["mean_temperature_K"]:.0f} | ({vector}) | {gnn} | {p["c_over_a"]:.3f} |'
+        )
+    lines.append(f'Born charges: {describe_transition(heating["transition_born"])}')
+    if 'transition_gnn' in heating:
+        lines.append(f'GNN: {describe_transition(heating["transition_gnn"])}')
+    lines.append(f'(experiment: {heating["experiment_Tc_K"]:.0f} K, first order; PBE overestimates it)')
+    return '\n'.join(lines)
 
 
 def transition_temperature(

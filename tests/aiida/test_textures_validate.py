@@ -8,7 +8,7 @@ import json
 
 import pytest
 from test_mlip_parsers import _node_with, _record
-from toy_perovskite import ToyDipoleModel, ToyPerovskite
+from toy_perovskite import use_toy_models
 
 pytestmark = [pytest.mark.aiida]
 
@@ -19,12 +19,7 @@ VALIDATE = 'aiida.calculations:flexo.textures.validate'
 def recorded(monkeypatch, tmp_path):
     """``aiida-flexo --status-file ... textures validate MLIP --dipole D --out validation.json --json`` in
     tmp_path with the toy models; the folder."""
-    import aiida_flexo.mlip as mlip
-
-    monkeypatch.setattr(mlip, 'load_calculator', lambda model, device='cpu': ToyPerovskite())
-    monkeypatch.setattr('aiida_flexo.cli.textures._load_dipole_model', lambda path, device: ToyDipoleModel())
-    for name in ('model.nequip.zip', 'dipole_model.pt'):
-        (tmp_path / name).write_text('toy')
+    use_toy_models(monkeypatch, tmp_path, dipole_name='dipole_model.pt')
     status = _record(
         tmp_path,
         ['textures', 'validate', str(tmp_path / 'model.nequip.zip'), '--dipole', str(tmp_path / 'dipole_model.pt'),

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from toy_perovskite import K_CELL, TOY, Z_TI, ToyDipoleModel, ToyPerovskite, toy_dipole_of
+from toy_perovskite import K_CELL, TOY, Z_TI, ToyPerovskite, toy_dipole_of, use_toy_models
 
 from aiida_flexo.textures.bulk import (
     A_SUBSTRATE,
@@ -18,6 +18,7 @@ from aiida_flexo.textures.bulk import (
     bulk_table,
     c_scan_quantities,
     check_bulk,
+    check_c_values,
     curve_minimum,
     failed_checks,
     load_reference,
@@ -70,6 +71,10 @@ def test_curve_minimum_says_when_it_is_a_bound():
     assert best == pytest.approx(4.8) and edge
     with pytest.raises(ValueError, match='at least 3 points'):
         curve_minimum([4.0, 4.2], [0.0, 1.0])
+    assert check_c_values((4, 4.4, 4.8)) == [4.0, 4.4, 4.8]
+    for bad in ([4.0, 4.2], [4.0, 0.0, 4.8]):
+        with pytest.raises(ValueError, match='at least 3 positive lengths'):
+            check_c_values(bad)
 
 
 def test_checks_against_a_reference(toy_row):
@@ -131,13 +136,7 @@ def test_shipped_reference_and_table(toy_row):
 @pytest.fixture
 def toy_models(monkeypatch, tmp_path):
     """`textures validate` loading the toy potential and the toy dipole model (files exist, contents unused)."""
-    import aiida_flexo.mlip as mlip
-
-    monkeypatch.setattr(mlip, 'load_calculator', lambda model, device='cpu': ToyPerovskite())
-    monkeypatch.setattr('aiida_flexo.cli.textures._load_dipole_model', lambda path, device: ToyDipoleModel())
-    (tmp_path / 'model.nequip.zip').write_text('toy')
-    (tmp_path / 'model.pt').write_text('toy')
-    return tmp_path / 'model.nequip.zip', tmp_path / 'model.pt'
+    return use_toy_models(monkeypatch, tmp_path)
 
 
 def _validate(*args):

@@ -10,6 +10,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from aiida_flexo.textures.born import born_charge_model, site_born_charges, undistorted_superlattice
 from aiida_flexo.textures.heating import (
     cell_polarization,
+    check_heating,
     describe_transition,
     heating_run,
     heating_summary,
@@ -133,3 +134,28 @@ def test_heating_run_of_a_harmonic_crystal():
         heating_run(superlattice, calculator, [400.0, 200.0], 300)
     with pytest.raises(ValueError, match='two frames'):
         heating_run(superlattice, calculator, [200.0], 10, stride=10)
+
+
+def test_heating_settings_are_checked_in_one_place():
+    """One rule for the command, the CalcJob's port and the run: two rising temperatures, the least steps and size,
+    a positive time step; each refusal names the setting."""
+    assert check_heating([300, 900], 20, 2, 0.5) == [300.0, 900.0]
+    assert check_heating([300, 900]) == [300.0, 900.0]  # settings not given are not checked
+    for bad, words in (
+        (([300],), 'at least 2 positive, rising temperatures'),
+        (([300, 300],), 'rising temperatures'),
+        (([300, float('nan')],), 'rising temperatures'),
+        (([300, 900], 19), 'steps per temperature must be at least 20'),
+        (([300, 900], 20, 1), 'size must be at least 2'),
+        (([300, 900], 20, 2, 0.0), 'time step must be positive'),
+    ):
+        with pytest.raises(ValueError, match=words):
+            check_heating(*bad)
+    superlattice = _bulk()
+    with pytest.raises(ValueError, match='rising'):  # equal temperatures: refused before any MD
+        heating_run(
+            superlattice,
+            ShiftedEinstein(superlattice.atoms.positions, superlattice.site == 1, 0.0),
+            [300, 300],
+            40,
+        )
